@@ -1,0 +1,62 @@
+# chatbot-operator: one entry point for developers and CI.
+#   make demo   - a local control plane, the chart, the operator and the example bot
+#   make test   - a local virtualenv, every dependency, lint and all three test tiers
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+
+.PHONY: help venv system-deps lint test test-unit test-integration test-e2e demo clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv with every Python dependency
+
+system-deps: ## install the Debian packages the tests use (git, openssl, chromium)
+	hack/install-system-deps.sh
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test-unit: venv ## tier 1: pure functions
+	$(PYTEST) tests/unit
+
+test-integration: venv system-deps ## tier 2: handlers against kmock, the bot against local fakes
+	$(PYTEST) tests/integration
+
+test-e2e: venv system-deps tools ## tier 3: the real control plane with helm and kubectl
+	$(PYTEST) tests/e2e
+
+test: lint test-unit test-integration test-e2e ## everything CI runs
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- cluster (hack/) ---
+.PHONY: tools cluster cluster-down
+tools: ## build (or reuse) etcd, kube-*, kubectl, kwok and helm from Go modules
+	hack/build-tools.sh
+
+cluster: tools ## start the local control plane on loopback
+	hack/cluster.sh up
+
+cluster-down: ## stop every process `make cluster` started
+	hack/cluster.sh down
+# --- end cluster ---
+
+# --- demo ---
+demo: venv tools ## local control plane + chart + operator + example bot you can chat with
+	hack/demo.sh
+# --- end demo ---

@@ -1,0 +1,1 @@
+"""The bundled chatbot server that every ChatBot runs."""

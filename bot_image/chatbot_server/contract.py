@@ -1,0 +1,43 @@
+"""The contract between the operator and the bot: names and paths both sides use.
+
+The operator's builders render exactly these environment variables and mount points, and the
+bot's settings read exactly these. This module has no dependencies so that the operator can
+import it without pulling in the bot's stack; a contract test renders a Deployment with the
+operator and loads it with the bot's settings.
+"""
+
+from typing import Final
+
+ENV_PREFIX: Final = "CHATBOT_"
+
+# Non-secret settings: one JSON document (keys are the bot's settings field names), rendered by
+# the operator into the ChatBot's ConfigMap under CONFIG_FILE_KEY and mounted at CONFIG_DIR.
+CONFIG_FILE_ENV: Final = "CHATBOT_CONFIG_FILE"
+CONFIG_DIR: Final = "/etc/chatbot/config"
+CONFIG_FILE_KEY: Final = "settings.json"
+CONFIG_FILE: Final = f"{CONFIG_DIR}/{CONFIG_FILE_KEY}"
+
+# The LLM API key, from a Secret through a secretKeyRef (never in the ConfigMap).
+LLM_API_KEY_ENV: Final = "CHATBOT_LLM_API_KEY"
+
+# Bearer keys accepted by the bot's JSON and OpenAI endpoints: every file in this directory
+# (a mounted Secret) holds one key. Unset or empty directory: no authentication.
+API_KEYS_DIR_ENV: Final = "CHATBOT_API_KEYS_DIR"
+API_KEYS_DIR: Final = "/etc/chatbot/api-keys"
+
+# The corpus, fetched by the init container into a volume shared with the bot.
+CORPUS_DIR_ENV: Final = "CHATBOT_CORPUS_DIR"
+CORPUS_DIR: Final = "/var/lib/chatbot/corpus"
+
+# Where the bot listens. The Service targets the named port.
+PORT_ENV: Final = "CHATBOT_PORT"
+PORT: Final = 8080
+PORT_NAME: Final = "http"
+
+# Probe paths.
+LIVENESS_PATH: Final = "/healthz"
+READINESS_PATH: Final = "/readyz"
+METRICS_PATH: Final = "/metrics"
+
+# Writable scratch space (the root filesystem is read-only).
+TMP_DIR: Final = "/tmp"

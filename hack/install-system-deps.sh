@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages the test tiers use. Idempotent: installs only what is missing.
+set -euo pipefail
+needed=()
+command -v git >/dev/null || needed+=(git)
+command -v openssl >/dev/null || needed+=(openssl)
+command -v chromium >/dev/null || needed+=(chromium)
+if ((${#needed[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${needed[@]}"
+fi

@@ -1,0 +1,1 @@
+"""A Kopf operator that reconciles ChatBot resources into running bots."""
