@@ -41,3 +41,18 @@ METRICS_PATH: Final = "/metrics"
 
 # Writable scratch space (the root filesystem is read-only).
 TMP_DIR: Final = "/tmp"
+
+# The corpus init container (`python -m chatbot_server.corpus_fetch`): what to fetch, set by the
+# operator's builder. The destination is CORPUS_DIR_ENV, as for the bot.
+CORPUS_REPO_ENV: Final = "CHATBOT_CORPUS_REPO"
+CORPUS_COMMIT_ENV: Final = "CHATBOT_CORPUS_COMMIT"
+CORPUS_PATHS_ENV: Final = "CHATBOT_CORPUS_PATHS"  # JSON list of paths or globs; [] means everything
+CORPUS_MAX_SIZE_ENV: Final = "CHATBOT_CORPUS_MAX_SIZE_BYTES"
+CORPUS_FETCH_TIMEOUT_ENV: Final = "CHATBOT_CORPUS_FETCH_TIMEOUT_SECONDS"
+# A mounted Secret (keys: username, token or password; ssh-privatekey, known_hosts). Unset: public.
+CORPUS_CREDENTIALS_DIR_ENV: Final = "CHATBOT_CORPUS_CREDENTIALS_DIR"
+CORPUS_CREDENTIALS_DIR: Final = "/etc/chatbot/corpus-credentials"
+# Where the fetch writes "<Reason>: <message>" when it fails; the operator reads it back from the
+# init container's terminated state.
+CORPUS_TERMINATION_LOG_ENV: Final = "CHATBOT_CORPUS_TERMINATION_LOG"
+TERMINATION_LOG: Final = "/dev/termination-log"
