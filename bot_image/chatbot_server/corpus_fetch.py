@@ -76,12 +76,13 @@ class FetchSettings:
             raise CorpusError(INVALID_SETTINGS, f"malformed corpus setting: {error}") from None
         if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
             raise CorpusError(INVALID_SETTINGS, f"{contract.CORPUS_PATHS_ENV} must be a JSON list of strings")
+        repo = required(contract.CORPUS_REPO_ENV)
         commit = required(contract.CORPUS_COMMIT_ENV).lower()
         if not _COMMIT.match(commit):
             raise CorpusError(INVALID_SETTINGS, f"{contract.CORPUS_COMMIT_ENV} is not a full commit SHA")
         credentials_dir = env.get(contract.CORPUS_CREDENTIALS_DIR_ENV, "").strip()
         return cls(
-            repo=required(contract.CORPUS_REPO_ENV),
+            repo=repo,
             commit=commit,
             paths=tuple(paths),
             destination=Path(env.get(contract.CORPUS_DIR_ENV) or contract.CORPUS_DIR),
