@@ -1,0 +1,36 @@
+"""`python -m chatbot_operator`: run the operator with settings from flags and environment."""
+
+import logging
+import os
+import sys
+
+import kopf
+
+from chatbot_operator.config import OperatorSettings, SettingsError
+from chatbot_operator.handlers import build_registry
+
+
+def configure_logging(settings: OperatorSettings) -> None:
+    log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(log_format=log_format)
+    logging.getLogger().setLevel(settings.log_level)
+
+
+def main() -> None:
+    try:
+        settings = OperatorSettings.from_sources(os.environ, sys.argv[1:])
+    except SettingsError as error:
+        sys.exit(f"chatbot-operator: {error}")
+    configure_logging(settings)
+    kopf.run(
+        registry=build_registry(settings),
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=not settings.peering,
+        peering_name=settings.peering or None,
+        liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""Pure builders: a ChatBot (owner + spec + resolved inputs) in, a child manifest dict out.
+
+No API calls here; every function is tested as plain dicts. The reconciler applies the results
+with server-side apply, so each manifest holds exactly the fields the operator owns.
+"""
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chatbot_operator import corpus, naming
+from chatbot_operator.api import API_VERSION, KIND
+from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
+from chatbot_server import contract
+
+CORPUS_VOLUME = "corpus"
+CONFIG_VOLUME = "config"
+TMP_VOLUME = "tmp"
+API_KEYS_VOLUME = "api-keys"
+BOT_CONTAINER = "bot"
+MIB = 1024 * 1024
+
+# Used when spec.resources is unset: small, but enough for the index of a mid-sized corpus.
+DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The identity of the ChatBot that owns a child."""
+
+    name: str
+    namespace: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+def build_owner_reference(owner: Owner) -> dict[str, Any]:
+    """Adopts a child: the garbage collector deletes it with its ChatBot, no finalizer needed."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _build_metadata(owner: Owner, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": naming.child_labels(owner.name),
+        "ownerReferences": [build_owner_reference(owner)],
+    }
+
+
+def build_config_map(owner: Owner, settings_json: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _build_metadata(owner, naming.config_map_name(owner.name)),
+        "data": {contract.CONFIG_FILE_KEY: settings_json},
+    }
+
+
+def build_secret(owner: Owner, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The owned Secret for values resolved from App Configuration / Key Vault."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _build_metadata(owner, naming.secret_name(owner.name)),
+        # `data`, not `stringData`: the API server returns `data`, so drift checks compare like with like.
+        "data": {key: base64.b64encode(value.encode()).decode() for key, value in sorted(secrets.items())},
+    }
+
+
+def build_service(owner: Owner, spec: Mapping[str, Any]) -> dict[str, Any]:
+    service = spec.get("service", {})
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _build_metadata(owner, naming.service_name(owner.name)),
+        "spec": {
+            "type": service.get("type", "ClusterIP"),
+            "selector": naming.selector_labels(owner.name),
+            "ports": [
+                {
+                    "name": contract.PORT_NAME,
+                    "port": service.get("port", 80),
+                    "targetPort": contract.PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def service_endpoint(owner: Owner, spec: Mapping[str, Any]) -> str:
+    port = spec.get("service", {}).get("port", 80)
+    return f"http://{naming.service_name(owner.name)}.{owner.namespace}.svc:{port}"
+
+
+def _build_bot_env(spec: Mapping[str, Any], llm_key: SecretKeyRef | None) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": contract.CONFIG_FILE_ENV, "value": contract.CONFIG_FILE},
+        {"name": contract.CORPUS_DIR_ENV, "value": contract.CORPUS_DIR},
+        {"name": contract.PORT_ENV, "value": str(contract.PORT)},
+    ]
+    if "apiKeysSecretRef" in spec.get("auth", {}):
+        env.append({"name": contract.API_KEYS_DIR_ENV, "value": contract.API_KEYS_DIR})
+    if llm_key is not None:
+        env.append(
+            {
+                "name": contract.LLM_API_KEY_ENV,
+                "valueFrom": {"secretKeyRef": {"name": llm_key.name, "key": llm_key.key}},
+            }
+        )
+    return env
+
+
+def _build_security_context() -> dict[str, Any]:
+    """Passes the restricted Pod Security Standard."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKeyRef | None) -> dict[str, Any]:
+    mounts = [
+        {"name": CONFIG_VOLUME, "mountPath": contract.CONFIG_DIR, "readOnly": True},
+        {"name": CORPUS_VOLUME, "mountPath": contract.CORPUS_DIR, "readOnly": True},
+        {"name": TMP_VOLUME, "mountPath": contract.TMP_DIR},
+    ]
+    if "apiKeysSecretRef" in spec.get("auth", {}):
+        mounts.append({"name": API_KEYS_VOLUME, "mountPath": contract.API_KEYS_DIR, "readOnly": True})
+    return {
+        "name": BOT_CONTAINER,
+        "image": image,
+        "ports": [{"name": contract.PORT_NAME, "containerPort": contract.PORT, "protocol": "TCP"}],
+        "env": _build_bot_env(spec, llm_key),
+        "volumeMounts": mounts,
+        "resources": spec.get("resources") or DEFAULT_RESOURCES,
+        "securityContext": _build_security_context(),
+        "livenessProbe": {
+            "httpGet": {"path": contract.LIVENESS_PATH, "port": contract.PORT_NAME},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        # Ready only once the corpus is indexed, so a rollout never routes to an empty bot.
+        "readinessProbe": {
+            "httpGet": {"path": contract.READINESS_PATH, "port": contract.PORT_NAME},
+            "periodSeconds": 5,
+            "failureThreshold": 2,
+        },
+        "startupProbe": {
+            "httpGet": {"path": contract.LIVENESS_PATH, "port": contract.PORT_NAME},
+            "periodSeconds": 2,
+            "failureThreshold": 60,
+        },
+        # Lets endpoints drop the pod before the bot stops accepting, so open streams drain.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+    }
+
+
+def _build_volumes(spec: Mapping[str, Any], owner: Owner) -> list[dict[str, Any]]:
+    max_size_mib = spec.get("corpus", {}).get("maxSizeMiB", 100)
+    volumes: list[dict[str, Any]] = [
+        {"name": CONFIG_VOLUME, "configMap": {"name": naming.config_map_name(owner.name)}},
+        # Room for the fetched files plus git's scratch space during the fetch.
+        {"name": CORPUS_VOLUME, "emptyDir": {"sizeLimit": f"{max_size_mib * 2}Mi"}},
+        {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    api_keys = spec.get("auth", {}).get("apiKeysSecretRef")
+    if api_keys:
+        volumes.append({"name": API_KEYS_VOLUME, "secret": {"secretName": api_keys["name"]}})
+    return volumes
+
+
+def build_deployment(
+    owner: Owner,
+    spec: Mapping[str, Any],
+    *,
+    image: str,
+    settings_hash: str,
+    corpus_commit: str | None,
+    llm_key: SecretKeyRef | None,
+) -> dict[str, Any]:
+    """The bot's Deployment. `corpus_commit` must be set when spec.corpus is."""
+    pod_annotations = {naming.ANNOTATION_SETTINGS_HASH: settings_hash}
+    init_containers: list[dict[str, Any]] = []
+    volumes = _build_volumes(spec, owner)
+    corpus_spec = spec.get("corpus")
+    if corpus_spec:
+        if corpus_commit is None:
+            raise ValueError("a ChatBot with a corpus needs a resolved commit to build its Deployment")
+        pod_annotations[naming.ANNOTATION_CORPUS_COMMIT] = corpus_commit
+        credentials = corpus_spec.get("credentialsSecretRef", {}).get("name")
+        init_containers.append(
+            corpus.build_corpus_init_container(
+                image=image,
+                repo=corpus_spec["repo"],
+                commit=corpus_commit,
+                paths=corpus_spec.get("paths", []),
+                max_size_bytes=corpus_spec.get("maxSizeMiB", 100) * MIB,
+                credentials_secret_name=credentials,
+            )
+        )
+        volumes.extend(corpus.build_corpus_volumes(credentials))
+
+    pod_spec: dict[str, Any] = {
+        # The bot never talks to the Kubernetes API.
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": 30,
+        "containers": [_build_bot_container(spec, image, llm_key)],
+        "volumes": volumes,
+    }
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
+    for key in ("nodeSelector", "tolerations", "affinity"):
+        if spec.get(key):
+            pod_spec[key] = spec[key]
+
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": naming.selector_labels(owner.name)},
+        "revisionHistoryLimit": 5,
+        # No downtime on update: a new pod must be ready before an old one goes.
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "template": {
+            "metadata": {"labels": naming.child_labels(owner.name), "annotations": pod_annotations},
+            "spec": pod_spec,
+        },
+    }
+    # Unset replicas: the operator leaves the count to whoever owns it (an HPA, kubectl scale).
+    if spec.get("replicas") is not None:
+        deployment_spec["replicas"] = spec["replicas"]
+
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _build_metadata(owner, naming.deployment_name(owner.name)),
+        "spec": deployment_spec,
+    }
+
+
+def stamp_applied_hash(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Annotate a manifest with a hash of itself, so removing a field we set is seen as a change."""
+    digest = compute_settings_hash(serialize_settings(manifest))
+    metadata = manifest["metadata"]
+    metadata["annotations"] = {**metadata.get("annotations", {}), naming.ANNOTATION_APPLIED_HASH: digest}
+    return manifest

@@ -1,0 +1,106 @@
+"""Operator settings: one typed object, from environment variables, overridden by flags."""
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeVar
+
+ENV_PREFIX: Final = "CHATBOT_OPERATOR_"
+DEFAULT_BOT_IMAGE: Final = "ghcr.io/chatbot-operator/bot:0.1.0"
+
+LogFormat = Literal["text", "json"]
+
+
+class SettingsError(ValueError):
+    """An operator setting has a value that cannot work; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    # Empty: every namespace (cluster-wide RBAC). Otherwise only these (namespace-scoped Roles suffice).
+    namespaces: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_format: LogFormat = "text"
+    bot_image: str = DEFAULT_BOT_IMAGE
+    liveness_port: int = 8081
+    # How often each ChatBot is checked for a due corpus or App Configuration refresh (cheap, no API calls).
+    refresh_check_seconds: float = 30.0
+    corpus_resolve_timeout: float = 20.0
+    appconfig_timeout: float = 15.0
+    # Standby replicas with Kopf peering; off for the default single replica with Recreate.
+    peering: str = ""
+    extra_kopf_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_sources(cls, environ: Mapping[str, str], argv: Sequence[str] = ()) -> "OperatorSettings":
+        parser = argparse.ArgumentParser(
+            prog="python -m chatbot_operator",
+            description="Reconciles ChatBot resources. Every flag has a CHATBOT_OPERATOR_* variable.",
+        )
+        env = {
+            key[len(ENV_PREFIX) :].lower(): value
+            for key, value in environ.items()
+            if key.startswith(ENV_PREFIX)
+        }
+        parser.add_argument(
+            "--namespaces",
+            default=env.get("namespaces", ""),
+            help="comma-separated namespaces to watch; empty watches all (CHATBOT_OPERATOR_NAMESPACES)",
+        )
+        parser.add_argument(
+            "--log-level", default=env.get("log_level", "INFO"), help="DEBUG, INFO, WARNING, ERROR"
+        )
+        parser.add_argument("--log-format", default=env.get("log_format", "text"), help="text or json")
+        parser.add_argument(
+            "--bot-image", default=env.get("bot_image", DEFAULT_BOT_IMAGE), help="default bot image"
+        )
+        parser.add_argument(
+            "--liveness-port", default=env.get("liveness_port", "8081"), help="port of /healthz"
+        )
+        parser.add_argument(
+            "--refresh-check-seconds",
+            default=env.get("refresh_check_seconds", "30"),
+            help="how often ChatBots are checked for a due corpus or App Configuration refresh",
+        )
+        parser.add_argument("--corpus-resolve-timeout", default=env.get("corpus_resolve_timeout", "20"))
+        parser.add_argument("--appconfig-timeout", default=env.get("appconfig_timeout", "15"))
+        parser.add_argument(
+            "--peering",
+            default=env.get("peering", ""),
+            help="Kopf peering name for standby replicas; empty runs standalone",
+        )
+        args, extra = parser.parse_known_args(list(argv))
+
+        log_format = args.log_format.lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"log format must be text or json, not {args.log_format!r}")
+        log_level = args.log_level.upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"log level must be DEBUG, INFO, WARNING or ERROR, not {args.log_level!r}")
+        return cls(
+            namespaces=tuple(ns.strip() for ns in args.namespaces.split(",") if ns.strip()),
+            log_level=log_level,
+            log_format=log_format,
+            bot_image=args.bot_image,
+            liveness_port=_parse_number(int, "liveness port", args.liveness_port),
+            refresh_check_seconds=_parse_number(float, "refresh check seconds", args.refresh_check_seconds),
+            corpus_resolve_timeout=_parse_number(
+                float, "corpus resolve timeout", args.corpus_resolve_timeout
+            ),
+            appconfig_timeout=_parse_number(float, "App Configuration timeout", args.appconfig_timeout),
+            peering=args.peering,
+            extra_kopf_args=tuple(extra),
+        )
+
+
+T = TypeVar("T", int, float)
+
+
+def _parse_number(kind: type[T], name: str, text: str) -> T:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {text!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, not {text!r}")
+    return value

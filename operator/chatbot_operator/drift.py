@@ -1,0 +1,70 @@
+"""Decide whether a child must be applied: is every field we want already in place?
+
+The API server adds defaults (imagePullPolicy, protocol, terminationMessagePath, ...) and other
+managers add their own fields (an HPA's replicas, a user's annotations), so the test is "desired is
+contained in actual", not equality. Together with the applied-hash annotation (part of the desired
+manifest), this also notices fields we stopped setting.
+"""
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$")
+_SUFFIXES = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+}  # fmt: skip
+
+
+def parse_quantity(value: str) -> Decimal | None:
+    """A Kubernetes quantity's value ("500m" -> 0.5, "1Gi" -> 1073741824), or None if it is not one."""
+    match = _QUANTITY.match(value)
+    if not match:
+        return None
+    number, suffix = match.group(1), match.group(2) or ""
+    try:
+        if suffix[:1] in ("e", "E"):
+            return Decimal(number + suffix)
+        return Decimal(number) * _SUFFIXES[suffix]
+    except InvalidOperation:
+        return None
+
+
+def _scalars_equal(desired: Any, actual: Any) -> bool:
+    if desired == actual:
+        return True
+    # The API server canonicalises quantities ("1000m" comes back as "1").
+    if isinstance(desired, str | int) and isinstance(actual, str | int):
+        left, right = parse_quantity(str(desired)), parse_quantity(str(actual))
+        return left is not None and left == right
+    return False
+
+
+def _is_empty(value: Any) -> bool:
+    # The API server drops empty lists and maps, so their absence is not a difference.
+    return value is None or value == [] or value == {}
+
+
+def is_contained(desired: Any, actual: Any) -> bool:
+    """Whether every field of `desired` is present in `actual` with an equal value."""
+    if isinstance(desired, Mapping):
+        if not isinstance(actual, Mapping):
+            return False
+        return all(
+            is_contained(value, actual[key]) if key in actual else _is_empty(value)
+            for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(desired) != len(actual):
+            return False
+        return all(is_contained(d, a) for d, a in zip(desired, actual, strict=True))
+    return _scalars_equal(desired, actual)
+
+
+def needs_apply(desired: Mapping[str, Any], actual: Mapping[str, Any] | None) -> bool:
+    return actual is None or not is_contained(desired, actual)

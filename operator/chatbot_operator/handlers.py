@@ -1,0 +1,143 @@
+"""Kopf handlers: thin adapters from events to the one reconcile path.
+
+Handlers are registered on a registry built for given operator settings (the refresh timer's
+interval is a setting), so tests can run the operator in-process with their own settings.
+"""
+
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+
+from chatbot_operator import naming
+from chatbot_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION
+from chatbot_operator.config import OperatorSettings
+from chatbot_operator.kube import KubeClient, KubeError
+from chatbot_operator.reconcile import Reconciler
+
+MANAGED_SELECTOR = f"{naming.LABEL_MANAGED_BY}={FIELD_MANAGER}"
+CHILD_RESOURCES = (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "services"),
+    ("", "v1", "configmaps"),
+    ("", "v1", "secrets"),
+)
+RETRY_DELAY_SECONDS = 10
+
+
+def post_event(body: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
+    kopf.event(cast(kopf.Body, body), type=event_type, reason=reason, message=message)
+
+
+def _reconcile(reconciler: Reconciler, body: Mapping[str, Any]) -> None:
+    try:
+        reconciler.reconcile(body)
+    except KubeError as error:
+        if error.retryable:
+            # Conflicts, throttling and API hiccups: Kopf retries later, no sleeping here.
+            raise kopf.TemporaryError(f"Kubernetes API: {error}", delay=RETRY_DELAY_SECONDS) from error
+        raise
+
+
+def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain copy of what the status code reads, kept in the ChatBot index."""
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": dict(body.get("metadata", {})),
+        "spec": dict(body.get("spec", {})),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+def build_registry(
+    operator_settings: OperatorSettings, kube: KubeClient | None = None
+) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        # Progress and diff-base live in status, not annotations: a long system prompt or FAQ
+        # would overflow the 256 KiB annotation limit.
+        settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffBase")
+        # Only our own Events and warnings, not one Event per successful handler.
+        settings.posting.level = logging.WARNING
+        # Sync handlers run in threads; enough of them to reconcile many ChatBots at once.
+        settings.execution.max_workers = 16
+        # Watches are restarted by the server every few minutes, so a lost watch is noticed.
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.connect_timeout = 30
+        # Children are watched only through our label, filtered by the API server.
+        for group, _version, plural in CHILD_RESOURCES:
+            settings.watching.label_selectors[group, plural] = MANAGED_SELECTOR
+        settings.peering.standalone = not operator_settings.peering
+        if operator_settings.peering:
+            settings.peering.name = operator_settings.peering
+        memo.reconciler = Reconciler(
+            kube or KubeClient.from_environment(), operator_settings, post_event=post_event
+        )
+
+    @kopf.index(GROUP, VERSION, PLURAL, registry=registry)
+    def chatbots(
+        namespace: str | None, name: str, body: kopf.Body, **_: Any
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(namespace or "", name): _snapshot(body)}
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
+    def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        _reconcile(memo.reconciler, body)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        interval=operator_settings.refresh_check_seconds,
+        initial_delay=operator_settings.refresh_check_seconds,
+        registry=registry,
+    )
+    def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        reconciler: Reconciler = memo.reconciler
+        if reconciler.refresh_is_due(body):
+            _reconcile(reconciler, body)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
+    def forget(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+        # optional=True: no finalizer; children go with their owner through the garbage collector.
+        memo.reconciler.forget(namespace or "", name)
+
+    for group, version, plural in CHILD_RESOURCES:
+
+        @kopf.on.event(
+            group, version, plural, labels={naming.LABEL_MANAGED_BY: FIELD_MANAGER}, registry=registry
+        )
+        def child_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+            # The index arrives as a keyword named after the index handler.
+            chatbots: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["chatbots"]
+            metadata = body.get("metadata", {})
+            key = (metadata.get("namespace", ""), metadata.get("labels", {}).get(naming.LABEL_INSTANCE, ""))
+            owners = chatbots.get(key)
+            if not owners:
+                return  # the owner is gone (garbage collection) or not ours to manage
+            chatbot = next(iter(owners))
+            reconciler: Reconciler = memo.reconciler
+            if event["type"] == "DELETED":
+                if not chatbot["metadata"].get("deletionTimestamp"):
+                    _reconcile(reconciler, chatbot)  # deleted by hand: put it back
+                return
+            try:
+                reconciler.repair_child(dict(body))
+                if body.get("kind") == "Deployment":
+                    reconciler.update_status_from_deployment(chatbot, dict(body))
+            except KubeError as error:
+                if error.retryable:
+                    raise kopf.TemporaryError(
+                        f"Kubernetes API: {error}", delay=RETRY_DELAY_SECONDS
+                    ) from error
+                raise
+
+    return registry

@@ -1,0 +1,155 @@
+"""A thin Kubernetes API layer over the official client: raw JSON in and out, server-side apply.
+
+Raw dicts (not the client's generated models) because builders, drift checks and status are all
+plain-dict code, and because it skips a costly model round-trip for every object.
+"""
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote
+
+from kubernetes import client, config
+
+from chatbot_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION
+
+APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
+MERGE_CONTENT_TYPE: Final = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class ResourcePath:
+    """Where a kind lives in the API."""
+
+    group_version: str  # "v1" for the core group, "apps/v1" otherwise
+    plural: str
+
+    def collection(self, namespace: str) -> str:
+        prefix = "/api" if "/" not in self.group_version else "/apis"
+        return f"{prefix}/{self.group_version}/namespaces/{quote(namespace)}/{self.plural}"
+
+    def item(self, namespace: str, name: str) -> str:
+        return f"{self.collection(namespace)}/{quote(name)}"
+
+
+DEPLOYMENTS: Final = ResourcePath("apps/v1", "deployments")
+SERVICES: Final = ResourcePath("v1", "services")
+CONFIG_MAPS: Final = ResourcePath("v1", "configmaps")
+SECRETS: Final = ResourcePath("v1", "secrets")
+PODS: Final = ResourcePath("v1", "pods")
+CHATBOTS: Final = ResourcePath(f"{GROUP}/{VERSION}", PLURAL)
+
+PATHS_BY_KIND: Final = {
+    ("apps/v1", "Deployment"): DEPLOYMENTS,
+    ("v1", "Service"): SERVICES,
+    ("v1", "ConfigMap"): CONFIG_MAPS,
+    ("v1", "Secret"): SECRETS,
+}
+
+
+class KubeError(Exception):
+    """A failed API call, with the HTTP status and the API server's own message."""
+
+    def __init__(self, status: int, message: str, reason: str = "") -> None:
+        super().__init__(f"{status} {reason}: {message}".strip())
+        self.status = status
+        self.message = message
+        self.reason = reason
+
+    @property
+    def retryable(self) -> bool:
+        """Conflicts, throttling and server errors are worth another try; bad requests are not."""
+        return self.status in (409, 429) or self.status >= 500
+
+
+class KubeClient:
+    def __init__(self, api_client: client.ApiClient, *, timeout: float = 30.0) -> None:
+        self._api = api_client
+        self._timeout = timeout
+        self.writes = 0  # counted so tests and benchmarks can prove a no-op makes no writes
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> "KubeClient":
+        """In-cluster credentials, else $KUBECONFIG / ~/.kube/config."""
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)
+        return cls(client.ApiClient(configuration))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=json.dumps(body) if body is not None else None,
+            auth_settings=["BearerToken"],
+        )
+        if method != "GET":
+            with self._lock:
+                self.writes += 1
+        response = self._api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=self._timeout
+        )
+        data = response.read()
+        if response.status >= 400:
+            raise _build_error(response.status, data)
+        return json.loads(data) if data else {}
+
+    def get(self, path: ResourcePath, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._request("GET", path.item(namespace, name))
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def list(self, path: ResourcePath, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        result = self._request("GET", path.collection(namespace), query={"labelSelector": label_selector})
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply under our field manager: fields other managers own are left alone."""
+        path = PATHS_BY_KIND[(manifest["apiVersion"], manifest["kind"])]
+        metadata = manifest["metadata"]
+        return self._request(
+            "PATCH",
+            path.item(metadata["namespace"], metadata["name"]),
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=manifest,
+            content_type=APPLY_CONTENT_TYPE,
+        )
+
+    def patch_status(self, path: ResourcePath, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self._request(
+            "PATCH",
+            path.item(namespace, name) + "/status",
+            query={"fieldManager": FIELD_MANAGER},
+            body={"status": status},
+            content_type=MERGE_CONTENT_TYPE,
+        )
+
+
+def _build_error(status: int, data: bytes) -> KubeError:
+    try:
+        payload = json.loads(data)
+        return KubeError(status, str(payload.get("message", "")), str(payload.get("reason", "")))
+    except ValueError:
+        return KubeError(status, data.decode(errors="replace")[:500])

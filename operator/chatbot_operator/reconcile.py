@@ -1,0 +1,513 @@
+"""The one reconcile path: gather inputs, converge the children, report status.
+
+Every entry point (resume, create, update, the refresh timer, a child's event) ends here, and
+every step is idempotent: a ChatBot whose children and status already match writes nothing.
+"""
+
+import base64
+import binascii
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from chatbot_operator import builders, corpus, naming
+from chatbot_operator.bot_settings import compute_settings_hash, render_bot_settings, serialize_settings
+from chatbot_operator.builders import Owner, SecretKeyRef
+from chatbot_operator.config import OperatorSettings
+from chatbot_operator.drift import needs_apply
+from chatbot_operator.kube import CHATBOTS, CONFIG_MAPS, PATHS_BY_KIND, SECRETS, KubeClient, KubeError
+from chatbot_operator.status import (
+    AVAILABLE,
+    CONFIG_RESOLVED,
+    CORPUS_SYNCED,
+    FALSE,
+    PROGRESSING,
+    READY,
+    TRUE,
+    UNKNOWN,
+    Condition,
+    format_time,
+    list_transitions,
+    merge_conditions,
+    observe_rollout,
+    strip_volatile,
+    summarize_ready,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SYSTEM_PROMPT_BYTES = 256 * 1024
+LLM_KEY_IN_OWNED_SECRET = "llmApiKey"
+
+EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
+
+
+@dataclass(frozen=True)
+class ConfigObservation:
+    condition: Condition
+    revision: str | None = None
+    resolved_at: str | None = None
+    unknown_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CorpusObservation:
+    condition: Condition
+    commit: str | None = None
+    repo: str | None = None
+    ref: str | None = None
+    checked_at: str | None = None
+
+
+@dataclass
+class _Settings:
+    """Everything the ConfigMap, the Secret and the pod template's hash are made of."""
+
+    values: dict[str, Any]
+    secrets: dict[str, str]
+    llm_key: SecretKeyRef | None
+    hash: str
+
+
+class ConfigProblem(Exception):
+    """A setting cannot be resolved; reason and message go into ConfigResolved (never a secret)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class _AppConfigMemo:
+    source: str
+    resolved: Any  # chatbot_operator.appconfig.ResolvedAppConfiguration
+    resolved_at: datetime
+
+
+@dataclass
+class Reconciler:
+    kube: KubeClient
+    settings: OperatorSettings
+    post_event: EventPoster
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    resolve_commit: Callable[..., str] = corpus.resolve_corpus_commit
+    # The last good App Configuration per ChatBot: served while the store is down.
+    _appconfig: dict[tuple[str, str], _AppConfigMemo] = field(default_factory=dict)
+    # The manifests last applied per ChatBot, to repair a child's drift without re-reading inputs.
+    _desired: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ---- entry points -------------------------------------------------------------------
+
+    def reconcile(self, body: Mapping[str, Any]) -> None:
+        """Converge one ChatBot's children and status to its spec."""
+        metadata, spec = body["metadata"], body.get("spec", {})
+        owner = Owner(metadata["name"], metadata["namespace"], metadata["uid"])
+        previous = body.get("status") or {}
+        now = self.now()
+
+        config_obs, resolved = self._resolve_settings(owner, spec, now)
+        corpus_obs = self._resolve_corpus(owner, spec, previous.get("corpus") or {}, now)
+
+        desired: dict[str, dict[str, Any]] = {"Service": builders.build_service(owner, spec)}
+        if resolved is not None:
+            desired["ConfigMap"] = builders.build_config_map(owner, serialize_settings(resolved.values))
+            if resolved.secrets:
+                desired["Secret"] = builders.build_secret(owner, resolved.secrets)
+            # Without a commit to serve, the Deployment waits: a half-built bot is worse than none.
+            if not spec.get("corpus") or corpus_obs.commit:
+                desired["Deployment"] = builders.build_deployment(
+                    owner,
+                    spec,
+                    image=spec.get("image") or self.settings.bot_image,
+                    settings_hash=resolved.hash,
+                    corpus_commit=corpus_obs.commit,
+                    llm_key=resolved.llm_key,
+                )
+        for manifest in desired.values():
+            builders.stamp_applied_hash(manifest)
+        with self._lock:
+            self._desired[(owner.namespace, owner.name)] = desired
+
+        apply_error: Condition | None = None
+        actual: dict[str, dict[str, Any] | None] = {}
+        for kind in ("ConfigMap", "Secret", "Service", "Deployment"):
+            if kind not in desired:
+                continue
+            try:
+                actual[kind] = self._converge(desired[kind])
+            except KubeError as error:
+                if error.retryable:
+                    raise
+                apply_error = Condition(FALSE, "ApplyFailed", f"The {kind} was rejected: {error.message}")
+                break
+        deployment = actual.get("Deployment")
+        if "Deployment" not in desired:
+            deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], owner.namespace, owner.name)
+        self._write_status(body, deployment, corpus_obs, config_obs, apply_error, now)
+
+    def refresh_is_due(self, body: Mapping[str, Any]) -> bool:
+        """Whether the timer should run a reconcile: a corpus or App Configuration refresh is due."""
+        spec, status = body.get("spec", {}), body.get("status") or {}
+        now = self.now()
+        corpus_spec = spec.get("corpus")
+        if corpus_spec and self._corpus_due(corpus_spec, status.get("corpus") or {}, now):
+            return True
+        if "systemPromptFrom" in spec:
+            return True  # a prompt ConfigMap can change at any time; reading it is one GET
+        appconfig = spec.get("appConfiguration")
+        if appconfig:
+            key = (body["metadata"]["namespace"], body["metadata"]["name"])
+            memo = self._appconfig.get(key)
+            interval = corpus.parse_duration(appconfig.get("refreshInterval", "5m"))
+            return memo is None or now - memo.resolved_at >= interval
+        return False
+
+    def repair_child(self, child: Mapping[str, Any]) -> bool:
+        """Re-apply a child whose fields we own have drifted. Returns whether it wrote."""
+        metadata = child.get("metadata", {})
+        owner_name = metadata.get("labels", {}).get(naming.LABEL_INSTANCE)
+        with self._lock:
+            wanted = self._desired.get((metadata.get("namespace", ""), owner_name or ""), {}).get(
+                child.get("kind", "")
+            )
+        if wanted is None or not needs_apply(wanted, child):
+            return False
+        self.kube.apply(wanted)
+        return True
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._desired.pop((namespace, name), None)
+            self._appconfig.pop((namespace, name), None)
+
+    def update_status_from_deployment(
+        self, chatbot: Mapping[str, Any], deployment: Mapping[str, Any] | None
+    ) -> None:
+        """A Deployment changed: reflect its replicas and rollout in the owner's status."""
+        previous = chatbot.get("status") or {}
+        corpus_obs, config_obs = _observations_from_status(previous)
+        self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
+
+    # ---- inputs ----------------------------------------------------------------------
+
+    def _resolve_settings(
+        self, owner: Owner, spec: Mapping[str, Any], now: datetime
+    ) -> tuple[ConfigObservation, _Settings | None]:
+        try:
+            system_prompt = self._read_system_prompt(owner, spec)
+            values = render_bot_settings(owner.name, spec, system_prompt)
+            llm_key = self._check_llm_key(owner, spec)
+            self._check_api_keys(owner, spec)
+            secrets: dict[str, str] = {}
+            revision_parts: list[str] = []
+            unknown: tuple[str, ...] = ()
+            resolved_at: str | None = None
+            if spec.get("appConfiguration"):
+                memo = self._resolve_app_configuration(owner, spec["appConfiguration"], now)
+                from chatbot_operator.appconfig import merge_settings
+
+                values = merge_settings(values, memo.resolved)
+                secrets = dict(memo.resolved.secrets)
+                revision_parts.append(memo.resolved.revision)
+                unknown = tuple(memo.resolved.unknown_keys)
+                resolved_at = format_time(memo.resolved_at)
+                if LLM_KEY_IN_OWNED_SECRET in secrets:
+                    llm_key = SecretKeyRef(naming.secret_name(owner.name), LLM_KEY_IN_OWNED_SECRET)
+        except ConfigProblem as problem:
+            return ConfigObservation(Condition(FALSE, problem.reason, problem.message)), None
+
+        llm_ref = f"{llm_key.name}/{llm_key.key}" if llm_key else ""
+        auth_ref = spec.get("auth", {}).get("apiKeysSecretRef", {}).get("name", "")
+        settings_hash = compute_settings_hash(serialize_settings(values), llm_ref, auth_ref, *revision_parts)
+        message = "Settings resolved."
+        if unknown:
+            message += f" Ignored unknown App Configuration keys: {', '.join(unknown)}."
+        observation = ConfigObservation(
+            Condition(TRUE, "Resolved", message), settings_hash, resolved_at, unknown
+        )
+        return observation, _Settings(values, secrets, llm_key, settings_hash)
+
+    def _read_system_prompt(self, owner: Owner, spec: Mapping[str, Any]) -> str:
+        if "systemPrompt" in spec:
+            return str(spec["systemPrompt"])
+        ref = spec["systemPromptFrom"]["configMapKeyRef"]
+        config_map = self.kube.get(CONFIG_MAPS, owner.namespace, ref["name"])
+        where = f"ConfigMap {owner.namespace}/{ref['name']}"
+        if config_map is None:
+            raise ConfigProblem("SystemPromptNotFound", f"{where} (spec.systemPromptFrom) does not exist.")
+        prompt = (config_map.get("data") or {}).get(ref["key"])
+        if not prompt:
+            raise ConfigProblem(
+                "SystemPromptNotFound", f"{where} has no key {ref['key']!r} (spec.systemPromptFrom)."
+            )
+        if len(prompt.encode()) > MAX_SYSTEM_PROMPT_BYTES:
+            raise ConfigProblem(
+                "SystemPromptTooLong",
+                f"The system prompt in {where} key {ref['key']!r} is over "
+                f"{MAX_SYSTEM_PROMPT_BYTES // 1024} KiB.",
+            )
+        return str(prompt)
+
+    def _read_secret(self, owner: Owner, name: str) -> dict[str, str] | None:
+        secret = self.kube.get(SECRETS, owner.namespace, name)
+        if secret is None:
+            return None
+        decoded = {}
+        for key, value in (secret.get("data") or {}).items():
+            try:
+                decoded[key] = base64.b64decode(value).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                decoded[key] = ""  # not text; treated as unusable, and never echoed
+        return decoded
+
+    def _check_llm_key(self, owner: Owner, spec: Mapping[str, Any]) -> SecretKeyRef | None:
+        ref = spec.get("llm", {}).get("apiKeySecretRef")
+        if not ref:
+            return None
+        key = SecretKeyRef(ref["name"], ref.get("key", "apiKey"))
+        data = self._read_secret(owner, key.name)
+        if data is None:
+            raise ConfigProblem(
+                "LLMKeySecretNotFound",
+                f"Secret {owner.namespace}/{key.name} (spec.llm.apiKeySecretRef) does not exist.",
+            )
+        if not data.get(key.key):
+            raise ConfigProblem(
+                "LLMKeySecretNotFound",
+                f"Secret {owner.namespace}/{key.name} has no key {key.key!r} (spec.llm.apiKeySecretRef).",
+            )
+        return key
+
+    def _check_api_keys(self, owner: Owner, spec: Mapping[str, Any]) -> None:
+        ref = spec.get("auth", {}).get("apiKeysSecretRef")
+        if ref and self._read_secret(owner, ref["name"]) is None:
+            raise ConfigProblem(
+                "APIKeysSecretNotFound",
+                f"Secret {owner.namespace}/{ref['name']} (spec.auth.apiKeysSecretRef) does not exist.",
+            )
+
+    def _resolve_app_configuration(
+        self, owner: Owner, spec: Mapping[str, Any], now: datetime
+    ) -> _AppConfigMemo:
+        # Imported here: the Azure SDK is loaded only by operators whose ChatBots use App Configuration.
+        from chatbot_operator import appconfig
+
+        key = (owner.namespace, owner.name)
+        source = serialize_settings(spec)
+        memo = self._appconfig.get(key)
+        interval = corpus.parse_duration(spec.get("refreshInterval", "5m"))
+        if memo is not None and memo.source == source and now - memo.resolved_at < interval:
+            return memo
+        connection_string = None
+        ref = spec.get("connectionStringSecretRef")
+        if ref:
+            data = self._read_secret(owner, ref["name"])
+            connection_string = (data or {}).get(ref.get("key", "connectionString"))
+            if not connection_string:
+                raise ConfigProblem(
+                    "ConnectionStringSecretNotFound",
+                    f"Secret {owner.namespace}/{ref['name']} with key {ref.get('key', 'connectionString')!r} "
+                    "(spec.appConfiguration.connectionStringSecretRef) does not exist.",
+                )
+        try:
+            resolved = appconfig.resolve_app_configuration(
+                spec, connection_string=connection_string, startup_timeout=self.settings.appconfig_timeout
+            )
+        except appconfig.AppConfigurationError as error:
+            if memo is not None and memo.source == source:
+                # Keep serving the last good settings; the condition still tells the truth.
+                raise ConfigProblem(
+                    error.reason, f"{error.message} Serving the last good settings."
+                ) from None
+            raise ConfigProblem(error.reason, error.message) from None
+        memo = _AppConfigMemo(source, resolved, now)
+        self._appconfig[key] = memo
+        return memo
+
+    def _corpus_due(self, corpus_spec: Mapping[str, Any], seen: Mapping[str, Any], now: datetime) -> bool:
+        if seen.get("repo") != corpus_spec["repo"] or seen.get("ref") != corpus_spec.get("ref", "main"):
+            return True
+        if not seen.get("commit"):
+            return True
+        if corpus.is_commit_sha(corpus_spec.get("ref", "main")):
+            return False  # a pinned commit never moves
+        return corpus.corpus_refresh_due(
+            seen.get("checkedAt"), corpus_spec.get("refreshInterval", "10m"), now
+        )
+
+    def _resolve_corpus(
+        self, owner: Owner, spec: Mapping[str, Any], seen: Mapping[str, Any], now: datetime
+    ) -> CorpusObservation:
+        corpus_spec = spec.get("corpus")
+        if not corpus_spec:
+            return CorpusObservation(
+                Condition(TRUE, "NoCorpus", "No corpus is configured; the bot answers from its FAQ.")
+            )
+        repo, ref = corpus_spec["repo"], corpus_spec.get("ref", "main")
+        same_source = seen.get("repo") == repo
+        if not self._corpus_due(corpus_spec, seen, now):
+            return CorpusObservation(
+                Condition(TRUE, "Synced", f"Serving commit {seen['commit']} of {ref}."),
+                seen["commit"],
+                repo,
+                ref,
+                seen.get("checkedAt"),
+            )
+        try:
+            credentials = None
+            secret_name = corpus_spec.get("credentialsSecretRef", {}).get("name")
+            if secret_name:
+                data = self._read_secret(owner, secret_name)
+                if data is None:
+                    raise corpus.CorpusError(
+                        "CredentialsSecretNotFound",
+                        f"Secret {owner.namespace}/{secret_name} "
+                        "(spec.corpus.credentialsSecretRef) does not exist.",
+                    )
+                credentials = corpus.GitCredentials.from_secret_data(data)
+            commit = self.resolve_commit(repo, ref, credentials, timeout=self.settings.corpus_resolve_timeout)
+        except corpus.CorpusError as error:
+            previous = seen.get("commit") if same_source else None
+            message = error.message + (f" Still serving commit {previous}." if previous else "")
+            return CorpusObservation(
+                Condition(FALSE, error.reason, message),
+                previous,
+                repo if previous else None,
+                seen.get("ref") if previous else None,
+                seen.get("checkedAt") if previous else None,
+            )
+        return CorpusObservation(
+            Condition(TRUE, "Synced", f"Serving commit {commit} of {ref}."),
+            commit,
+            repo,
+            ref,
+            format_time(now),
+        )
+
+    # ---- children and status ------------------------------------------------------------
+
+    def _converge(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        metadata = manifest["metadata"]
+        path = PATHS_BY_KIND[(manifest["apiVersion"], manifest["kind"])]
+        actual = self.kube.get(path, metadata["namespace"], metadata["name"])
+        if needs_apply(manifest, actual):
+            logger.info("Applying %s %s/%s", manifest["kind"], metadata["namespace"], metadata["name"])
+            return self.kube.apply(manifest)
+        assert actual is not None
+        return actual
+
+    def _write_status(
+        self,
+        body: Mapping[str, Any],
+        deployment: Mapping[str, Any] | None,
+        corpus_obs: CorpusObservation,
+        config_obs: ConfigObservation,
+        apply_error: Condition | None,
+        now: datetime,
+    ) -> None:
+        metadata, spec = body["metadata"], body.get("spec", {})
+        previous = body.get("status") or {}
+        owner = Owner(metadata["name"], metadata["namespace"], metadata.get("uid", ""))
+        generation = int(metadata.get("generation", 0))
+        rollout = observe_rollout(deployment)
+        ready = apply_error or summarize_ready(
+            config_obs.condition, corpus_obs.condition, rollout.available, rollout.progressing
+        )
+        conditions = merge_conditions(
+            previous.get("conditions") or [],
+            {
+                READY: ready,
+                AVAILABLE: rollout.available,
+                PROGRESSING: rollout.progressing,
+                CORPUS_SYNCED: corpus_obs.condition,
+                CONFIG_RESOLVED: config_obs.condition,
+            },
+            generation=generation,
+            now=now,
+        )
+        desired_replicas = spec.get("replicas")
+        if desired_replicas is None:
+            desired_replicas = rollout.desired
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "replicas": rollout.replicas,
+            "readyReplicas": rollout.ready,
+            "ready": f"{rollout.ready}/{desired_replicas}",
+            "selector": naming.selector_string(owner.name),
+            "endpoint": builders.service_endpoint(owner, spec),
+            "conditions": conditions,
+        }
+        if corpus_obs.commit:
+            status["corpus"] = {
+                "commit": corpus_obs.commit,
+                "shortCommit": corpus_obs.commit[:7],
+                "repo": corpus_obs.repo,
+                "ref": corpus_obs.ref,
+                "checkedAt": corpus_obs.checked_at,
+            }
+        config_status: dict[str, Any] = {}
+        if config_obs.revision:
+            config_status["revision"] = config_obs.revision
+        elif (previous.get("config") or {}).get("revision"):
+            config_status["revision"] = previous["config"]["revision"]
+        if config_obs.resolved_at:
+            config_status["resolvedAt"] = config_obs.resolved_at
+        if config_obs.unknown_keys:
+            config_status["unknownKeys"] = list(config_obs.unknown_keys)
+        if config_status:
+            status["config"] = config_status
+
+        old = strip_volatile(previous)
+        if _without_nones(status) == old:
+            return
+        # Keys we no longer report are removed explicitly: a merge patch keeps what it does not name.
+        patch = {**{key: None for key in old if key not in status}, **status}
+        self.kube.patch_status(CHATBOTS, owner.namespace, owner.name, patch)
+        for condition in list_transitions(previous.get("conditions") or [], conditions):
+            event_type = (
+                "Warning" if condition["status"] == FALSE and condition["type"] != PROGRESSING else "Normal"
+            )
+            self.post_event(
+                body, event_type, condition["reason"], f"{condition['type']}: {condition['message']}"
+            )
+
+
+def _without_nones(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_nones(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nones(item) for item in value]
+    return value
+
+
+def _observations_from_status(status: Mapping[str, Any]) -> tuple[CorpusObservation, ConfigObservation]:
+    """What the last full reconcile concluded about the corpus and the settings."""
+    by_type = {c.get("type"): c for c in status.get("conditions") or []}
+
+    def condition(kind: str) -> Condition:
+        found = by_type.get(kind)
+        if found is None:
+            return Condition(UNKNOWN, "Reconciling", "The operator has not checked this yet.")
+        return Condition(str(found.get("status")), str(found.get("reason")), str(found.get("message", "")))
+
+    seen_corpus = status.get("corpus") or {}
+    seen_config = status.get("config") or {}
+    corpus_obs = CorpusObservation(
+        condition(CORPUS_SYNCED),
+        seen_corpus.get("commit"),
+        seen_corpus.get("repo"),
+        seen_corpus.get("ref"),
+        seen_corpus.get("checkedAt"),
+    )
+    config_obs = ConfigObservation(
+        condition(CONFIG_RESOLVED),
+        seen_config.get("revision"),
+        seen_config.get("resolvedAt"),
+        tuple(seen_config.get("unknownKeys", ())),
+    )
+    return corpus_obs, config_obs

@@ -1,0 +1,54 @@
+"""Operator settings from environment variables and flags."""
+
+import pytest
+
+from chatbot_operator.config import DEFAULT_BOT_IMAGE, OperatorSettings, SettingsError
+
+
+def test_defaults_watch_every_namespace() -> None:
+    settings = OperatorSettings.from_sources({})
+    assert settings.namespaces == ()
+    assert settings.bot_image == DEFAULT_BOT_IMAGE
+    assert settings.log_format == "text"
+    assert settings.liveness_port == 8081
+
+
+def test_environment_sets_every_setting() -> None:
+    settings = OperatorSettings.from_sources(
+        {
+            "CHATBOT_OPERATOR_NAMESPACES": "docs, support",
+            "CHATBOT_OPERATOR_LOG_LEVEL": "debug",
+            "CHATBOT_OPERATOR_LOG_FORMAT": "JSON",
+            "CHATBOT_OPERATOR_BOT_IMAGE": "registry.example/bot:2",
+            "CHATBOT_OPERATOR_LIVENESS_PORT": "9000",
+            "CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "5",
+        }
+    )
+    assert settings.namespaces == ("docs", "support")
+    assert settings.log_level == "DEBUG"
+    assert settings.log_format == "json"
+    assert settings.bot_image == "registry.example/bot:2"
+    assert settings.liveness_port == 9000
+    assert settings.refresh_check_seconds == 5.0
+
+
+def test_flags_override_the_environment() -> None:
+    settings = OperatorSettings.from_sources(
+        {"CHATBOT_OPERATOR_NAMESPACES": "docs"}, ["--namespaces", "support", "--log-format", "json"]
+    )
+    assert settings.namespaces == ("support",)
+    assert settings.log_format == "json"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"CHATBOT_OPERATOR_LOG_FORMAT": "xml"}, "log format"),
+        ({"CHATBOT_OPERATOR_LOG_LEVEL": "loud"}, "log level"),
+        ({"CHATBOT_OPERATOR_LIVENESS_PORT": "http"}, "liveness port"),
+        ({"CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "-1"}, "refresh check seconds"),
+    ],
+)
+def test_bad_values_name_the_setting(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        OperatorSettings.from_sources(environ)
