@@ -1,0 +1,176 @@
+"""What every answer goes through, whichever API asked: limits, FAQ, corpus, prompt, transcript.
+
+In offline mode the answer is a FAQ answer, else the best corpus passages, else the fallback message.
+With an LLM, the FAQ pairs (as authoritative answers) and the best passages (with their source
+paths) go into the system message, and the history is trimmed to the context budget.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chatbot_server.conversation import Turn, select_within_budget, trim_history
+from chatbot_server.errors import BotError
+from chatbot_server.faq import FaqMatch, FaqMatcher
+from chatbot_server.llm import generation_params
+from chatbot_server.metrics import Metrics
+from chatbot_server.retrieval import CorpusIndex, Passage
+from chatbot_server.settings import Settings
+from chatbot_server.tokens import TokenCounter
+
+Mode = Literal["faq", "corpus", "llm", "fallback"]
+
+# Offline answers quote at most this many passages, and only those close to the best one.
+OFFLINE_PASSAGES = 3
+OFFLINE_RELATIVE_SCORE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the bot knows about the latest question."""
+
+    question: str
+    faq: FaqMatch | None
+    passages: list[Passage]
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineAnswer:
+    text: str
+    mode: Mode
+    passages: list[Passage] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    messages: list[dict[str, Any]]
+    passages: list[Passage]  # the passages given to the model: the answer's sources
+
+
+class Transcript:
+    """Conversation log: one JSON object per answer on stdout. Never holds keys or headers."""
+
+    def __init__(self, bot_name: str, enabled: bool) -> None:
+        self.bot_name = bot_name
+        self.enabled = enabled
+
+    def record(
+        self, api: str, question: str, answer: str, mode: Mode, sources: Sequence[Passage], error: str | None
+    ) -> None:
+        if not self.enabled:
+            return
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "event": "answer",
+            "bot": self.bot_name,
+            "api": api,
+            "question": question,
+            "answer": answer,
+            "mode": mode,
+            "sources": [passage.path for passage in sources],
+            "error": error,
+        }
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+class Bot:
+    """The answering logic of one bot (one per app, created once the corpus is indexed)."""
+
+    def __init__(
+        self, settings: Settings, index: CorpusIndex, counter: TokenCounter, metrics: Metrics
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.counter = counter
+        self.metrics = metrics
+        self.faq = FaqMatcher(settings.faq, settings.faq_match_threshold)
+        self.transcript = Transcript(settings.name, settings.transcript_log)
+        self.generation = generation_params(settings)
+        self._faq_lines = [f"Q: {entry.question}\nA: {entry.answer}" for entry in settings.faq]
+
+    def check_limits(self, contents: Sequence[str]) -> None:
+        """Raise a 400 BotError when the conversation exceeds the message limits."""
+        limit = self.settings.max_messages
+        if len(contents) > limit:
+            raise BotError(
+                400,
+                f"Too many messages: {len(contents)}, the limit is {limit}. Start a new conversation.",
+                param="messages",
+                code="too_many_messages",
+            )
+        limit = self.settings.max_message_chars
+        for position, content in enumerate(contents):
+            if len(content) > limit:
+                raise BotError(
+                    400,
+                    f"Message {position} is {len(content)} characters long; the limit is {limit}.",
+                    param=f"messages.{position}.content",
+                    code="message_too_long",
+                )
+
+    def look_up(self, question: str, *, with_faq: bool = True) -> Lookup:
+        """The FAQ entry and corpus passages for a question, counted in the metrics."""
+        match = self.faq.match(question) if with_faq and self.faq.entries else None
+        if self.faq.entries:
+            self.metrics.faq.labels("hit" if match else "miss").inc()
+        passages: list[Passage] = []
+        if match is None and self.index.size and self.settings.retrieval_top_k:
+            passages = self.index.search(question, self.settings.retrieval_top_k)
+            self.metrics.retrieval.labels("hit" if passages else "miss").inc()
+        return Lookup(question, match, passages)
+
+    def answer_offline(self, lookup: Lookup) -> OfflineAnswer:
+        """An answer without a language model: the FAQ, else corpus passages, else the fallback."""
+        if lookup.faq is not None:
+            answer = OfflineAnswer(lookup.faq.entry.answer, "faq")
+        elif lookup.passages:
+            best = lookup.passages[0].score
+            quoted = [
+                p for p in lookup.passages[:OFFLINE_PASSAGES] if p.score >= best * OFFLINE_RELATIVE_SCORE
+            ]
+            text = "\n\n".join(f"**{p.title}** ({p.path})\n\n{p.text}" for p in quoted)
+            answer = OfflineAnswer(f"Here is what I found in the documentation:\n\n{text}", "corpus", quoted)
+        else:
+            answer = OfflineAnswer(self.settings.fallback_message, "fallback")
+        self.metrics.answers.labels(answer.mode).inc()
+        return answer
+
+    def build_prompt(self, history: Sequence[Turn], lookup: Lookup) -> Prompt:
+        """The messages for the LLM: the system message with FAQ and passages, then the history that fits."""
+        budget = self.settings.max_context_tokens
+        system = self.settings.system_prompt
+        faq_lines = self._faq_lines
+        if lookup.faq is not None:  # the matching entry first, so it survives a tight budget
+            matched = f"Q: {lookup.faq.entry.question}\nA: {lookup.faq.entry.answer}"
+            faq_lines = [matched, *(line for line in faq_lines if line != matched)]
+        passage_blocks = [f"[{p.path} - {p.title}]\n{p.text}" for p in lookup.passages]
+        extras = [*faq_lines, *passage_blocks]
+        reserved = self.counter.count_message(history[-1][1]) if history else 0
+        taken = select_within_budget(system, extras, reserved, self.counter, budget) if extras else 0
+        faq_taken = faq_lines[:taken]
+        passages_taken = lookup.passages[: max(0, taken - len(faq_lines))]
+        parts = [system]
+        if faq_taken:
+            parts.append(
+                "Authoritative answers: when the user's question matches one of these, give its answer.\n\n"
+                + "\n\n".join(faq_taken)
+            )
+        if passages_taken:
+            parts.append(
+                "Documentation passages, each under its source path. Answer from them when they are relevant "
+                "and cite the source paths you used.\n\n" + "\n\n".join(passage_blocks[: len(passages_taken)])
+            )
+        trimmed = trim_history("\n\n".join(parts), history, self.counter, budget)
+        if trimmed.dropped:
+            self.metrics.trimmed_turns.inc(trimmed.dropped)
+        messages = [{"role": role, "content": content} for role, content in trimmed.turns]
+        return Prompt(messages, passages_taken)
+
+    def count_prompt_tokens(self, messages: Sequence[dict[str, Any]]) -> int:
+        return self.counter.count_messages(str(message["content"]) for message in messages)

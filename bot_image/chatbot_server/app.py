@@ -1,0 +1,72 @@
+"""The app factory: assembles settings, state, middleware, error handlers and routers. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from chatbot_server.errors import install_error_handlers
+from chatbot_server.middleware import RequestMiddleware
+from chatbot_server.routes import chat, health, openai, web
+from chatbot_server.settings import Settings
+from chatbot_server.state import BotState
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+A chatbot with a web page, a JSON API and an OpenAI-compatible API. It answers from a language
+model with its FAQ and documents in the prompt, or, offline, from its FAQ and documents alone.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A bot app for these settings. Nothing starts until the app's lifespan does."""
+    state = BotState.create(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.open_client()
+        # Indexing runs in the background: the server answers /healthz at once, /readyz when done.
+        preparing = asyncio.create_task(state.prepare(), name="index-corpus")
+        preparing.add_done_callback(_log_unexpected)
+        try:
+            yield
+        finally:
+            preparing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await preparing
+            await state.close()
+
+    app = FastAPI(
+        title=f"{settings.name} (chatbot-operator bot)",
+        description=DESCRIPTION,
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.bot = state
+    app.state.page = web.PageRenderer(settings)
+    app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    for router in (web.router, chat.router, openai.router, health.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(packages=[("chatbot_server", "static")]), name="static")
+    return app
+
+
+def _log_unexpected(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the bot will not become ready: %s", task.exception())
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chatbot-operator")
+    except PackageNotFoundError:
+        return "0.0.0"

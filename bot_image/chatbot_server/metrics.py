@@ -1,0 +1,60 @@
+"""Prometheus metrics, one registry per app (so tests can run several apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Request latencies of a bot range from sub-millisecond (probes, offline answers) to a minute (long
+# LLM answers).
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "chatbot_http_requests", "HTTP requests served", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "chatbot_http_request_duration_seconds",
+            "Time from request to the end of the response (streams included)",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.answers = Counter(
+            "chatbot_answers", "Answers given, by source (faq, corpus, llm, fallback)", ["mode"], registry=r
+        )
+        self.tokens = Counter(
+            "chatbot_tokens",
+            "Tokens sent to (in) and received from (out) the language model",
+            ["direction"],
+            registry=r,
+        )
+        self.upstream_latency = Histogram(
+            "chatbot_upstream_first_byte_seconds",
+            "Time until the language model's first response bytes",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "chatbot_upstream_errors", "Failed calls to the language model, by kind", ["kind"], registry=r
+        )
+        self.retrieval = Counter(
+            "chatbot_retrieval_queries", "Corpus searches, by result (hit, miss)", ["result"], registry=r
+        )
+        self.faq = Counter(
+            "chatbot_faq_lookups", "FAQ lookups, by result (hit, miss)", ["result"], registry=r
+        )
+        self.trimmed_turns = Counter(
+            "chatbot_trimmed_turns", "Conversation turns dropped to fit max_context_tokens", registry=r
+        )
+        self.corpus_chunks = Gauge("chatbot_corpus_chunks", "Chunks in the corpus index", registry=r)
+        self.corpus_documents = Gauge("chatbot_corpus_documents", "Documents in the corpus index", registry=r)
+        self.ready = Gauge("chatbot_ready", "1 once the corpus is indexed and the bot answers", registry=r)
+        for direction in ("in", "out"):
+            self.tokens.labels(direction)
+        for result in ("hit", "miss"):
+            self.retrieval.labels(result)
+            self.faq.labels(result)

@@ -1,0 +1,93 @@
+"""Per-request bookkeeping as one pure ASGI middleware: the body size limit and the HTTP metrics.
+
+Pure ASGI (not BaseHTTPMiddleware) because it wraps every request, streams included, and must add
+as little as possible to the bot's latency.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatbot_server.errors import BotError
+from chatbot_server.metrics import Metrics
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        limit = self.max_body_bytes
+        too_large = BotError(
+            413,
+            f"The request body is larger than {limit} bytes.",
+            code="request_too_large",
+        )
+
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > limit:
+                    await self._reject(scope, receive, send, too_large)
+                    self._observe(scope, 413, started)
+                    return
+                break
+
+        # A body without Content-Length (chunked) is counted as it arrives. The app turns a read
+        # error into its own 400, so the overflow is remembered and that response replaced by a 413.
+        received = 0
+        overflow = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, overflow
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    overflow = True
+                    raise BodyTooLarge
+            return message
+
+        replaced = False
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, replaced
+            if overflow:
+                if not replaced:
+                    replaced = True
+                    status = 413
+                    await too_large.response()(scope, receive, send)
+                return
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, observed_send)
+        except BodyTooLarge:
+            if not replaced:
+                status = 413
+                await too_large.response()(scope, receive, send)
+        finally:
+            self._observe(scope, status, started)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, error: BotError) -> None:
+        await error.response()(scope, receive, send)
+
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        label = getattr(route, "path", None) or "unmatched"
+        self.metrics.requests.labels(label, scope["method"], str(status)).inc()
+        self.metrics.latency.labels(label).observe(time.perf_counter() - started)

@@ -1,0 +1,203 @@
+"""The OpenAI-compatible API's answers (`POST /v1/chat/completions`).
+
+With an LLM, the upstream's response is forwarded as it came (bytes, chunk by chunk): the bot only
+adds its system message, FAQ and passages to the request. Offline, the bot builds the same shapes
+itself from its FAQ and corpus answers. An upstream failure before the first byte is an HTTP error
+in the OpenAI shape; after it, an SSE `data: {"error": ...}` event, which OpenAI SDKs raise.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from chatbot_server.answering import Bot, OfflineAnswer
+from chatbot_server.conversation import Turn
+from chatbot_server.errors import BotError
+from chatbot_server.llm import Upstream
+from chatbot_server.schemas import ChatCompletionRequest
+
+API = "openai"
+PASSTHROUGH_FIELDS = (
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
+    "stop", "seed", "user",
+)  # fmt: skip
+
+DONE = b"data: [DONE]\n\n"
+
+
+def _turns(request: ChatCompletionRequest) -> list[Turn]:
+    # "developer" is the newer name of "system"; not every OpenAI-compatible server knows it yet.
+    return [("system" if m.role == "developer" else m.role, m.text()) for m in request.messages]
+
+
+def _params(bot: Bot, request: ChatCompletionRequest) -> dict[str, Any]:
+    """The bot's generation settings, overridden by what the client asked for."""
+    params = dict(bot.generation)
+    for name in PASSTHROUGH_FIELDS:
+        value = getattr(request, name)
+        if value is not None:
+            params[name] = value
+    if request.stream and request.stream_options is not None:
+        params["stream_options"] = request.stream_options.model_dump(exclude_none=True)
+    return params
+
+
+def _prepare(bot: Bot, request: ChatCompletionRequest) -> list[Turn]:
+    turns = _turns(request)
+    bot.check_limits([content for _, content in turns])
+    if turns[-1][0] != "user":
+        raise BotError(
+            400, "The last message must have the role 'user'.", param="messages", code="no_question"
+        )
+    return turns
+
+
+def _offline_text(answer: OfflineAnswer) -> str:
+    if not answer.passages:
+        return answer.text
+    sources = "\n".join(f"- {p.path} ({p.title})" for p in answer.passages)
+    return f"{answer.text}\n\nSources:\n{sources}"
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _usage(bot: Bot, turns: list[Turn], text: str) -> dict[str, int]:
+    prompt = bot.counter.count_messages(content for _, content in turns)
+    completion = bot.counter.count_text(text)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def complete(bot: Bot, upstream: Upstream | None, request: ChatCompletionRequest) -> bytes:
+    """The JSON body of a chat completion."""
+    turns = _prepare(bot, request)
+    lookup = bot.look_up(turns[-1][1])
+    if upstream is None:
+        answer = bot.answer_offline(lookup)
+        text = _offline_text(answer)
+        bot.transcript.record(API, lookup.question, text, answer.mode, answer.passages, None)
+        completion = {
+            "id": _completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": bot.settings.name,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": _usage(bot, turns, text),
+        }
+        return json.dumps(completion, ensure_ascii=False).encode()
+    prompt = bot.build_prompt(turns, lookup)
+    body = await upstream.complete(prompt.messages, _params(bot, request))
+    try:
+        parsed = json.loads(body)
+        text = str(parsed["choices"][0]["message"].get("content") or "")
+        usage = parsed.get("usage") or {}
+        bot.metrics.tokens.labels("in").inc(int(usage.get("prompt_tokens") or 0))
+        bot.metrics.tokens.labels("out").inc(int(usage.get("completion_tokens") or 0))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        text = ""  # forwarded as it came: the client may understand what the bot does not
+    bot.metrics.answers.labels("llm").inc()
+    bot.transcript.record(API, lookup.question, text, "llm", prompt.passages, None)
+    return body
+
+
+async def stream(bot: Bot, upstream: Upstream | None, request: ChatCompletionRequest) -> AsyncIterator[bytes]:
+    """Check the request and start the upstream call, then return the SSE stream of the completion.
+
+    The first upstream chunk is awaited here, so that a failing upstream is an HTTP error status
+    rather than a 200 stream that carries an error.
+    """
+    turns = _prepare(bot, request)
+    lookup = bot.look_up(turns[-1][1])
+    if upstream is None:
+        return _stream_offline(bot, request, turns, bot.answer_offline(lookup))
+    prompt = bot.build_prompt(turns, lookup)
+    chunks = aiter(upstream.stream(prompt.messages, _params(bot, request)))
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        bot.metrics.upstream_errors.labels("cut_off").inc()
+        raise BotError(
+            502, "The language model closed the stream without an answer.", type="upstream_error",
+            code="upstream_error",
+        ) from None  # fmt: skip
+    return _forward(bot, chunks, first, prompt.messages, lookup.question, prompt.passages)
+
+
+def _sse(payload: object) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+async def _stream_offline(
+    bot: Bot, request: ChatCompletionRequest, turns: list[Turn], answer: OfflineAnswer
+) -> AsyncIterator[bytes]:
+    text = _offline_text(answer)
+    base = {"id": _completion_id(), "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": bot.settings.name}  # fmt: skip
+    yield _sse(
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    )
+    yield _sse({**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+    yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if request.stream_options is not None and request.stream_options.include_usage:
+        yield _sse({**base, "choices": [], "usage": _usage(bot, turns, text)})
+    yield DONE
+    bot.transcript.record(API, turns[-1][1], text, answer.mode, answer.passages, None)
+
+
+async def _forward(
+    bot: Bot,
+    chunks: AsyncIterator[str],
+    first: str,
+    messages: list[dict[str, Any]],
+    question: str,
+    passages: list[Any],
+) -> AsyncIterator[bytes]:
+    pieces: list[str] = []
+    usage: dict[str, Any] | None = None
+    finished = False
+    error: BotError | None = None
+    data = first
+    try:
+        while True:
+            yield b"data: " + data.encode() + b"\n\n"
+            try:
+                chunk = json.loads(data)
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or ():
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        pieces.append(piece)
+                    finished = finished or bool(choice.get("finish_reason"))
+            except (ValueError, AttributeError):
+                pass  # forwarded as it came; only the bot's bookkeeping misses it
+            data = await anext(chunks)
+    except StopAsyncIteration:
+        if not finished:
+            bot.metrics.upstream_errors.labels("cut_off").inc()
+            error = BotError(502, "The language model's answer was cut off.", type="upstream_error",
+                             code="upstream_error")  # fmt: skip
+    except BotError as failure:
+        error = failure
+    text = "".join(pieces)
+    if error is not None:
+        yield _sse(error.body())
+    else:
+        yield DONE
+    bot.metrics.answers.labels("llm").inc()
+    if usage and isinstance(usage.get("prompt_tokens"), int):
+        bot.metrics.tokens.labels("in").inc(usage["prompt_tokens"])
+        bot.metrics.tokens.labels("out").inc(int(usage.get("completion_tokens") or 0))
+    else:
+        bot.metrics.tokens.labels("in").inc(bot.count_prompt_tokens(messages))
+        bot.metrics.tokens.labels("out").inc(bot.counter.count_text(text))
+    bot.transcript.record(API, question, text, "llm", passages, error.message if error else None)

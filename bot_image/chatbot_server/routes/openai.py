@@ -1,0 +1,45 @@
+"""The OpenAI-compatible API: `POST /v1/chat/completions` and `GET /v1/models`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response, StreamingResponse
+
+from chatbot_server import openai_api
+from chatbot_server.dependencies import BotDep, State, UpstreamDep, require_api_key
+from chatbot_server.errors import ERROR_RESPONSES
+from chatbot_server.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
+
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_STARTED = int(time.time())
+
+_COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    200: {
+        "description": "A chat completion; with `stream: true`, server-sent chat.completion.chunk events",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+}
+
+
+@router.post(
+    "/chat/completions",
+    summary="Chat completion, with the bot's system prompt, FAQ and documents applied",
+    response_model=ChatCompletion,
+    responses=_COMPLETION_RESPONSES,
+)
+async def chat_completions(body: ChatCompletionRequest, bot: BotDep, upstream: UpstreamDep) -> Response:
+    if body.stream:
+        events = await openai_api.stream(bot, upstream, body)
+        return StreamingResponse(events, media_type="text/event-stream", headers=_STREAM_HEADERS)
+    return Response(await openai_api.complete(bot, upstream, body), media_type="application/json")
+
+
+@router.get("/models", summary="The one model this bot offers: the bot itself", responses=ERROR_RESPONSES)
+async def models(state: State) -> ModelList:
+    return ModelList(data=[ModelCard(id=state.settings.name, created=_STARTED, owned_by="chatbot-operator")])

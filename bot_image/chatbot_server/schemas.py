@@ -1,0 +1,134 @@
+"""Request and response bodies of the JSON API and the OpenAI-compatible API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- JSON API (/api) -------------------------------------------------------------------------------
+
+
+class ApiMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """The conversation so far, oldest first, ending with the user's new question."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[ApiMessage] = Field(min_length=1)
+    stream: bool = Field(False, description="Answer as NDJSON events (meta, delta..., done) as generated")
+
+
+class Source(BaseModel):
+    path: str = Field(description="Path of the document, relative to the corpus root")
+    title: str = Field(description="Heading of the passage")
+    score: float
+
+
+class ChatAnswer(BaseModel):
+    answer: str
+    mode: Literal["faq", "corpus", "llm", "fallback"] = Field(
+        description="Where the answer came from: a FAQ entry, corpus passages, the language model, or the "
+        "fallback message"
+    )
+    sources: list[Source]
+    error: str | None = Field(
+        default=None, description="Why the fallback message was given instead of an answer"
+    )
+
+
+class BotInfo(BaseModel):
+    name: str
+    greeting: str
+    auth_required: bool
+    max_message_chars: int
+
+
+# --- OpenAI-compatible API (/v1) -------------------------------------------------------------------
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class OpenAIMessage(BaseModel):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """An OpenAI chat completions request. The bot answers with its own model whatever `model` says."""
+
+    model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields the bot has no use for
+
+    model: str = Field(description="Ignored: the bot answers with the model it is configured with")
+    messages: list[OpenAIMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    user: str | None = None
+    n: Literal[1] | None = Field(None, description="Only one choice is supported")
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class CompletionMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class CompletionChoice(BaseModel):
+    index: int
+    message: CompletionMessage
+    finish_reason: str | None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None

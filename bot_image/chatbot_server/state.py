@@ -1,0 +1,68 @@
+"""The bot's run-time state, created by the app's lifespan, and its start-up (indexing) step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from openai import AsyncOpenAI
+
+from chatbot_server.answering import Bot
+from chatbot_server.auth import ApiKeys
+from chatbot_server.llm import Upstream, create_llm_client
+from chatbot_server.metrics import Metrics
+from chatbot_server.retrieval import CorpusIndex, build_index
+from chatbot_server.settings import Settings
+from chatbot_server.tokens import TokenCounter, load_encoding
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BotState:
+    settings: Settings
+    metrics: Metrics
+    api_keys: ApiKeys
+    client: AsyncOpenAI | None = None
+    upstream: Upstream | None = None
+    bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
+    failure: str | None = None  # why the bot can never become ready
+    _index: CorpusIndex | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, settings: Settings) -> BotState:
+        return cls(settings=settings, metrics=Metrics(), api_keys=ApiKeys(settings.api_keys_dir))
+
+    def open_client(self) -> None:
+        self.client = create_llm_client(self.settings)
+        if self.client is not None:
+            self.upstream = Upstream(self.client, self.settings, self.metrics)
+
+    async def prepare(self) -> None:
+        """Index the corpus and load the tokenizer in worker threads, then mark the bot ready."""
+        settings = self.settings
+        try:
+            index, encoding = await asyncio.gather(
+                asyncio.to_thread(build_index, settings.corpus_dir),
+                asyncio.to_thread(load_encoding, settings.model),
+            )
+        except Exception as error:
+            self.failure = f"start-up failed: {error}"
+            log.exception("the bot cannot start: %s", error)
+            raise
+        self._index = index
+        self.metrics.corpus_chunks.set(index.size)
+        self.metrics.corpus_documents.set(index.documents)
+        log.info(
+            "indexed %d chunks of %d documents from %s in %.2fs; counting tokens with %s",
+            index.size, index.documents, settings.corpus_dir, index.build_seconds, encoding.name,
+        )  # fmt: skip
+        self.bot = Bot(settings, index, TokenCounter(encoding), self.metrics)
+        self.metrics.ready.set(1)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        if self._index is not None:
+            self._index.close()
