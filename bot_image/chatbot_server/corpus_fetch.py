@@ -156,7 +156,7 @@ def fetch_corpus(settings: FetchSettings) -> int:
                 git("sparse-checkout", "set", "--no-cone", "--", *patterns)
                 # Only the blobs of the configured paths are downloaded, by the checkout below.
                 # A server without filter support sends every blob (and git says so on stderr).
-                pass  # TEMP
+                fetch.append("--filter=blob:none")
             # Neither the download nor the checked-out files may outgrow the limit; the volume
             # (sized twice the limit by the Deployment) holds both for a moment.
             git(*fetch, "origin", settings.commit, max_bytes=settings.max_size_bytes)

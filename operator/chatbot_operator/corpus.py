@@ -102,7 +102,12 @@ def resolve_corpus_commit(
     candidates = _ref_candidates(ref)
     with git_environment(repo, credentials, timeout=timeout) as env:
         try:
-            result = run_git(["ls-remote", "--", repo, *candidates], env=env, timeout=timeout)
+            # ls-remote lists an annotated tag's peeled entry only when asked for it by name.
+            patterns = [
+                *candidates,
+                *(f"{name}^{{}}" for name in candidates if name.startswith("refs/tags/")),
+            ]
+            result = run_git(["ls-remote", "--", repo, *patterns], env=env, timeout=timeout)
         except GitTimeout:
             raise failure(NETWORK_TIMEOUT, repo=repo, credentials=credentials, timeout=timeout) from None
     if result.returncode != 0:
