@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from tests.support.selfsigned import TestCertificates
+from tests.support.selfsigned import CertificateFiles
 
 KEY_VAULT_REF_CONTENT_TYPE = "application/vnd.microsoft.appconfig.keyvaultref+json;charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
@@ -125,7 +125,7 @@ class FakeAppConfiguration:
         self,
         *,
         page_size: int = 100,
-        certificates: TestCertificates | None = None,
+        certificates: CertificateFiles | None = None,
         bearer_token: str | None = None,
     ) -> None:
         self.credential_id = "fake-" + secrets.token_hex(4)

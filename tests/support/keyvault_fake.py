@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from azure.core.credentials import AccessToken
 
-from tests.support.selfsigned import TestCertificates
+from tests.support.selfsigned import CertificateFiles
 
 SUPPORTED_API_VERSIONS = ("7.0", "7.1", "7.2", "7.3", "7.4", "7.5")
 PINNED_API_VERSION = "7.5"
@@ -48,7 +48,7 @@ class _Version:
 
 
 class FakeKeyVault:
-    def __init__(self, certificates: TestCertificates) -> None:
+    def __init__(self, certificates: CertificateFiles) -> None:
         self.token = "kv-" + secrets.token_urlsafe(16)
         self.denied_token = "kv-denied-" + secrets.token_urlsafe(8)
         self.certificates = certificates

@@ -23,13 +23,13 @@ from typing import Any, Protocol
 
 from chatbot_operator.appconfig import KeyVaultOptions
 from tests.support.keyvault_fake import PINNED_API_VERSION, FakeKeyVault, StaticTokenCredential
-from tests.support.selfsigned import TestCertificates
+from tests.support.selfsigned import CertificateFiles
 
 CACHE_DIR = Path.home() / ".cache" / "chatbot-operator" / "lowkey-vault"
 START_TIMEOUT = 90.0
 
 
-class TestKeyVault(Protocol):
+class KeyVaultUnderTest(Protocol):
     kind: str
     vault_url: str
 
@@ -130,7 +130,7 @@ class FakeVault(FakeKeyVault):
         )
 
 
-def start_key_vault(certificates: TestCertificates) -> TestKeyVault:
+def start_key_vault(certificates: CertificateFiles) -> KeyVaultUnderTest:
     jar, java = find_lowkey_vault_jar(), shutil.which("java")
     if jar is not None and java is not None:
         return LowkeyVault(jar, java)

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
-class TestCertificates:
+class CertificateFiles:
     ca_file: Path
     cert_file: Path
     key_file: Path
@@ -32,7 +32,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_test_certificates(directory: Path) -> TestCertificates:
+def make_test_certificates(directory: Path) -> CertificateFiles:
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
@@ -73,7 +73,7 @@ def make_test_certificates(directory: Path) -> TestCertificates:
         .sign(ca_key, hashes.SHA256())
     )
     directory.mkdir(parents=True, exist_ok=True)
-    certs = TestCertificates(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
+    certs = CertificateFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
     certs.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     certs.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     certs.key_file.write_bytes(

@@ -5,8 +5,9 @@ Two ways in, sharing everything below them:
 - `AppConfigurationCache.resolve(owner, ...)`: keeps one provider per ChatBot and calls its
   `refresh()`, so an unchanged store costs one conditional request per selector page (a 304) or,
   with a sentinel key, one conditional GET of that key; all settings are reloaded only when it
-  changed. Key Vault secrets are re-read every refresh interval. Any failure closes and forgets
-  the provider, so the next call starts from a clean load: there is no half-refreshed state.
+  changed. Key Vault secrets are read again on every call (one GET per reference). Any failure
+  closes and forgets the provider, so the next call starts from a clean load: there is no
+  half-refreshed state.
 
 Either raises AppConfigurationError with a distinct reason. Messages are built here from keys,
 labels, endpoints and status codes only, never from values or SDK exception text; SDK exceptions
@@ -114,6 +115,7 @@ class _KeyTracker:
         self._trim_prefixes = trim_prefixes
         self._by_trimmed: dict[str, tuple[str, str | None]] = {}
         self._by_secret_uri: dict[str, tuple[str, str | None]] = {}
+        self.secret_uris: dict[str, str] = {}  # trimmed key -> Key Vault secret URI
 
     def record(self, setting: Any) -> None:
         # The provider calls this (as its configuration_mapper) just before it processes a setting.
@@ -125,6 +127,9 @@ class _KeyTracker:
         secret_id = getattr(setting, "secret_id", None)
         if secret_id:
             self._by_secret_uri[secret_id] = origin
+            self.secret_uris[trimmed] = secret_id
+        else:
+            self.secret_uris.pop(trimmed, None)
 
     def describe_key(self, trimmed: str) -> str:
         key, label = self._by_trimmed.get(trimmed, (trimmed, None))
@@ -250,8 +255,15 @@ class _Loaded:
         self.resolver.close()
         self.provider.close()
 
-    def result(self) -> ResolvedAppConfiguration:
+    def result(self, *, reread_secrets: bool = False) -> ResolvedAppConfiguration:
         values = {key: self.provider[key] for key in self.provider}
+        if reread_secrets:
+            # The provider caches resolved secrets for its lifetime (and its own periodic secret
+            # refresh, secret_refresh_interval, writes back under the untrimmed key in 2.5), so a
+            # long-lived provider would never see a rotated secret: read every reference again.
+            for key, uri in self.tracker.secret_uris.items():
+                if key in values:
+                    values[key] = self.resolver(uri)
         mapped = map_values(values, describe_key=self.tracker.describe_key)
         return ResolvedAppConfiguration(
             settings=mapped.settings,
@@ -301,7 +313,6 @@ def _load(
         keyvault_credential = _default_credential()
     tracker = _KeyTracker(parsed.trim_key_prefixes)
     resolver = _SecretResolver(options, keyvault_credential, tracker)
-    interval = max(1, int(parsed.refresh_seconds))
     chosen = parsed.selectors
     try:
         provider = _provider_load(
@@ -309,7 +320,6 @@ def _load(
             selects=[SettingSelector(key_filter=s.key_filter, label_filter=s.label_filter) for s in chosen],
             trim_prefixes=list(parsed.trim_key_prefixes),
             secret_resolver=resolver,
-            secret_refresh_interval=interval,
             refresh_on=[(parsed.sentinel.key, parsed.sentinel.label)] if parsed.sentinel else None,
             refresh_enabled=True,
             # The caller decides how often to refresh; the provider checks the store on every call.
@@ -414,7 +424,7 @@ class AppConfigurationCache:
                 self.forget(owner)
                 raise _store_error(error, loaded.endpoint) from None
         try:
-            return loaded.result()
+            return loaded.result(reread_secrets=entry is not None)
         except AppConfigurationError:
             self.forget(owner)
             raise
