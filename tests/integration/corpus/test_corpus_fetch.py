@@ -4,6 +4,8 @@ import random
 from pathlib import Path
 
 import pytest
+from tests.integration.corpus.initcontainer import InitContainerRun, files_under, run_init_container
+from tests.support.gitserver import GitServer, silent_server
 
 from chatbot_operator.corpus import (
     AUTHENTICATION_FAILED,
@@ -18,8 +20,6 @@ from chatbot_operator.corpus import (
     corpus_failure_from_pod,
     resolve_corpus_commit,
 )
-from tests.integration.corpus.conftest import InitContainerRun, files_under, run_init_container
-from tests.support.gitserver import GitServer, silent_server
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024

@@ -1,6 +1,7 @@
 """Resolving spec.corpus.ref to a commit against real git servers on loopback."""
 
 import pytest
+from tests.support.gitserver import GitServer, free_port, silent_server
 
 from chatbot_operator.corpus import (
     AUTHENTICATION_FAILED,
@@ -12,7 +13,6 @@ from chatbot_operator.corpus import (
     GitCredentials,
     resolve_corpus_commit,
 )
-from tests.support.gitserver import GitServer, free_port, silent_server
 
 pytestmark = pytest.mark.integration
 DOCS = {"docs/intro.md": "# Intro\n", "README.md": "readme\n"}
