@@ -1,0 +1,46 @@
+{{/*
+The operator's RBAC rules, shared by the ClusterRole (every namespace) and the Roles (one per
+watched namespace). Only the resources and verbs the operator uses; the framework's needs and
+the application's needs are separate blocks, as in Kopf's docs/deployment-rbac.yaml.
+*/}}
+
+{{/* Kopf itself, in the namespaces it watches. */}}
+{{- define "chatbot-operator.rules.frameworkNamespaced" -}}
+# Framework: Kopf posts Events about handler progress and errors on the ChatBots; the
+# operator's own Events (one per status transition) use the same right.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- if and .Values.peering.enabled .Values.watchNamespaces }}
+# Framework: Kopf peering, to know which other operator replicas run (namespaced mode).
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- end }}
+
+{{/* What the operator does with ChatBots and their children. */}}
+{{- define "chatbot-operator.rules.application" -}}
+# Application: the ChatBots it reconciles. patch on the main resource is for Kopf's progress
+# and last-handled-configuration annotations; status is a subresource of its own.
+- apiGroups: [chatbot-operator.io]
+  resources: [chatbots]
+  verbs: [get, list, watch, patch]
+- apiGroups: [chatbot-operator.io]
+  resources: [chatbots/status]
+  verbs: [get, patch]
+# Application: the children, written by server-side apply (a PATCH that creates when absent)
+# and watched so that drift and readiness are seen.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [services, configmaps]
+  verbs: [get, list, watch, create, patch]
+# Application: Secrets referenced by ChatBots are read (LLM and App Configuration keys, git
+# credentials); the Secret of settings resolved from Key Vault is applied and, when a ChatBot
+# stops using App Configuration, deleted.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, create, patch, delete]
+{{- end }}

@@ -1,0 +1,94 @@
+"""Fixtures of the end-to-end tier: a real control plane, the chart, the operator process.
+
+- `cluster` (session): `hack/cluster.sh up` in a private CLUSTER_DIR, `down` at the end; or, with
+  E2E_KUBECONFIG set, that existing cluster (kind, minikube, AKS...), left as it is.
+- `namespace` (function): a fresh namespace per test, deleted afterwards.
+- On a failed test the component logs (and the operator's log) are printed in its report.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import HACK_DIR, Cluster, build_tools, unique_name
+
+E2E_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    # Remembered per phase so that fixtures can tell, at teardown, whether their test failed.
+    report = yield
+    setattr(item, f"report_{call.when}", report)
+    return report
+
+
+def test_failed(request: pytest.FixtureRequest) -> bool:
+    node = request.node
+    return any(
+        getattr(node, f"report_{phase}", None) and getattr(node, f"report_{phase}").failed
+        for phase in ("setup", "call")
+    )
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    bin_dir = build_tools()
+    if existing := os.environ.get("E2E_KUBECONFIG"):
+        workdir = tmp_path_factory.mktemp("existing-cluster")
+        kubeconfig = workdir / "kubeconfig"
+        kubeconfig.write_bytes(Path(existing).expanduser().read_bytes())
+        yield Cluster(kubeconfig=kubeconfig, bin_dir=bin_dir)
+        return
+
+    cluster_dir = tmp_path_factory.mktemp("cluster")
+    env = {**os.environ, "CLUSTER_DIR": str(cluster_dir)}
+    up = subprocess.run(
+        [str(HACK_DIR / "cluster.sh"), "up"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    try:
+        if up.returncode != 0:
+            raise RuntimeError(f"hack/cluster.sh up failed:\n{up.stderr[-8000:]}")
+        yield Cluster(kubeconfig=cluster_dir / "kubeconfig", bin_dir=bin_dir, cluster_dir=cluster_dir)
+    finally:
+        down = subprocess.run(
+            [str(HACK_DIR / "cluster.sh"), "down"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        if down.returncode != 0:
+            print(f"hack/cluster.sh down failed:\n{down.stderr}", file=sys.stderr)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of the test's own, deleted afterwards (without waiting for it to go)."""
+    name = unique_name(f"e2e-{request.node.name[5:30].lower().replace('_', '-').strip('-')}")
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    if test_failed(request):
+        print(f"===== control plane logs (test {request.node.nodeid} failed) =====", file=sys.stderr)
+        print(cluster.component_logs(), file=sys.stderr)
+        events = cluster.kubectl("get", "events", "-n", name, "--sort-by=.lastTimestamp", check=False)
+        print(f"===== events in {name} =====\n{events.stdout}{events.stderr}", file=sys.stderr)
+    cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
