@@ -213,7 +213,7 @@ def _handler_for(server: GitServer) -> type[BaseHTTPRequestHandler]:
 
         def _read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks = []
+                chunks: list[bytes] = []
                 while True:
                     size = int(self.rfile.readline().strip().split(b";")[0], 16)
                     if size == 0:

@@ -2,6 +2,7 @@
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.integration.corpus.initcontainer import InitContainerRun, files_under, run_init_container
@@ -24,7 +25,7 @@ from chatbot_operator.corpus import (
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
 TOKEN = "tok-5f1e2d3c4b5a69788796a5b4"
-DOCS = {
+DOCS: dict[str, str | bytes] = {
     "docs/intro.md": "# Intro\nWelcome.\n",
     "docs/guides/setup.md": "# Setup\nRun it.\n",
     "docs/guides/diagram.png": b"\x89PNG fake",
@@ -41,7 +42,7 @@ def _container(
     max_size_bytes: int = 10 * MIB,
     secret: str | None = None,
     timeout: int = 60,
-) -> dict:
+) -> dict[str, Any]:
     container = build_corpus_init_container(
         image="chatbot-bot:test",
         repo=repo,
@@ -57,7 +58,7 @@ def _container(
     return container
 
 
-def _failed_pod(run: InitContainerRun) -> dict:
+def _failed_pod(run: InitContainerRun) -> dict[str, Any]:
     """The pod status the kubelet reports for this run of the init container."""
     terminated = {"exitCode": run.returncode, "reason": "Error", "message": run.termination_message}
     return {"status": {"initContainerStatuses": [{"name": "corpus", "state": {"terminated": terminated}}]}}

@@ -1,5 +1,7 @@
 """Resolving spec.corpus.ref to a commit against real git servers on loopback."""
 
+from collections.abc import Callable
+
 import pytest
 from tests.support.gitserver import GitServer, free_port, silent_server
 
@@ -15,16 +17,17 @@ from chatbot_operator.corpus import (
 )
 
 pytestmark = pytest.mark.integration
+UrlOf = Callable[[str], str]
 DOCS = {"docs/intro.md": "# Intro\n", "README.md": "readme\n"}
 
 
 @pytest.fixture(params=["git", "http"])
-def url_of(request: pytest.FixtureRequest, git_server: GitServer):  # type: ignore[no-untyped-def]
+def url_of(request: pytest.FixtureRequest, git_server: GitServer) -> UrlOf:
     """Each test runs against git daemon (git://) and git http-backend (http://)."""
     return git_server.git_url if request.param == "git" else git_server.http_url
 
 
-def test_branch_resolves_to_its_commit(git_server: GitServer, repo_name: str, url_of) -> None:  # type: ignore[no-untyped-def]
+def test_branch_resolves_to_its_commit(git_server: GitServer, repo_name: str, url_of: UrlOf) -> None:
     commit = git_server.create_repo(repo_name, DOCS)
     assert resolve_corpus_commit(url_of(repo_name), "main", None) == commit
 
@@ -32,7 +35,7 @@ def test_branch_resolves_to_its_commit(git_server: GitServer, repo_name: str, ur
 def test_moved_branch_resolves_to_the_new_commit_and_unchanged_to_the_same(
     git_server: GitServer,
     repo_name: str,
-    url_of,  # type: ignore[no-untyped-def]
+    url_of: UrlOf,
 ) -> None:
     first = git_server.create_repo(repo_name, DOCS)
     url = url_of(repo_name)
@@ -69,14 +72,14 @@ def test_pinned_sha_is_never_re_resolved(git_server: GitServer, repo_name: str) 
     assert resolve_corpus_commit(git_server.git_url(repo_name), first, None) == first
 
 
-def test_missing_repository_is_repository_not_found(git_server: GitServer, url_of) -> None:  # type: ignore[no-untyped-def]
+def test_missing_repository_is_repository_not_found(git_server: GitServer, url_of: UrlOf) -> None:
     with pytest.raises(CorpusError) as caught:
         resolve_corpus_commit(url_of("no-such-repo"), "main", None)
     assert caught.value.reason == REPOSITORY_NOT_FOUND
     assert "spec.corpus.repo" in caught.value.message
 
 
-def test_missing_ref_is_ref_not_found(git_server: GitServer, repo_name: str, url_of) -> None:  # type: ignore[no-untyped-def]
+def test_missing_ref_is_ref_not_found(git_server: GitServer, repo_name: str, url_of: UrlOf) -> None:
     git_server.create_repo(repo_name, DOCS)
     with pytest.raises(CorpusError) as caught:
         resolve_corpus_commit(url_of(repo_name), "no-such-branch", None)

@@ -1,5 +1,7 @@
 """git's failures mapped to reasons a user can act on, and failures read back from a pod."""
 
+from typing import Any
+
 import pytest
 
 from chatbot_operator.corpus import (
@@ -146,7 +148,7 @@ def test_an_abbreviated_sha_asks_for_the_full_one() -> None:
     assert "full 40-character SHA" in caught.value.message
 
 
-def _pod(**corpus_status: object) -> dict:
+def _pod(**corpus_status: object) -> dict[str, Any]:
     return {"status": {"initContainerStatuses": [{"name": "corpus", **corpus_status}]}}
 
 
@@ -205,5 +207,5 @@ def test_log_tail_fallback_message_is_reported_as_fetch_failed() -> None:
         ),
     ],
 )
-def test_no_failure_while_the_fetch_runs_succeeded_or_retries(pod: dict) -> None:
+def test_no_failure_while_the_fetch_runs_succeeded_or_retries(pod: dict[str, Any]) -> None:
     assert corpus_failure_from_pod(pod) is None

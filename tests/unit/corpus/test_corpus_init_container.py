@@ -1,6 +1,7 @@
 """The corpus init container and its volumes, as plain dicts."""
 
 import json
+from typing import Any
 
 from chatbot_operator.corpus import build_corpus_init_container, build_corpus_volumes
 from chatbot_server import contract
@@ -8,7 +9,7 @@ from chatbot_server import contract
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _container(credentials: str | None = None) -> dict:
+def _container(credentials: str | None = None) -> dict[str, Any]:
     return build_corpus_init_container(
         image="ghcr.io/example/chatbot-bot:1.0",
         repo="https://github.com/example/docs.git",
@@ -19,7 +20,7 @@ def _container(credentials: str | None = None) -> dict:
     )
 
 
-def _env(container: dict) -> dict[str, str]:
+def _env(container: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in container["env"]}
 
 
