@@ -1,0 +1,182 @@
+"""A fake OpenAI-compatible upstream on loopback, for the bot's integration tests.
+
+It serves `POST /v1/chat/completions` (and Azure's `/openai/deployments/<d>/chat/completions`),
+streaming SSE chunks ending in `data: [DONE]` like OpenAI does, and plays scripted failures:
+
+  "ok"          a normal answer
+  "429"         HTTP 429 with Retry-After: 0
+  "500"         HTTP 500
+  "disconnect"  (stream) two content chunks, then the connection is dropped
+  "stall"       no response for `stall_seconds`
+  "stall-mid"   (stream) one content chunk, then silence for `stall_seconds`
+
+Each request takes the next behaviour from `script` (then "ok"). Every request body is recorded.
+It runs in its own thread and event loop, so synchronous tests (the openai SDK, Playwright) can use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+
+class FakeLLM:
+    def __init__(
+        self,
+        answer: str = "The fake model says hello from the test upstream.",
+        chunk_delay: float = 0.0,
+        stall_seconds: float = 30.0,
+    ) -> None:
+        self.answer = answer
+        self.chunk_delay = chunk_delay
+        self.stall_seconds = stall_seconds
+        self.script: deque[str] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-llm", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._stalls: list[asyncio.Event] = []
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def bot_settings(self, **extra: Any) -> dict[str, Any]:
+        """Settings for a bot that talks to this fake, with short timeouts and no retries."""
+        return {
+            "llm_provider": "openai-compatible",
+            "llm_base_url": self.base_url,
+            "llm_timeout_seconds": 2.0,
+            "llm_max_retries": 0,
+            **extra,
+        }
+
+    def play(self, *behaviours: str) -> None:
+        self.script.extend(behaviours)
+
+    def start(self) -> FakeLLM:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> FakeLLM:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._completions)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def _stop(self) -> None:
+        for stall in self._stalls:
+            stall.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _stall(self) -> None:
+        event = asyncio.Event()
+        self._stalls.append(event)
+        try:
+            await asyncio.wait_for(event.wait(), self.stall_seconds)
+        except TimeoutError:
+            pass
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.paths.append(request.path_qs)
+        self.headers.append(dict(request.headers))
+        behaviour = self.script.popleft() if self.script else "ok"
+        if behaviour == "429":
+            return _error(429, "Rate limit reached for requests", "rate_limit_exceeded", {"Retry-After": "0"})
+        if behaviour == "500":
+            return _error(500, "The server had an error while processing your request.", "server_error")
+        if behaviour == "stall":
+            await self._stall()
+        if body.get("stream"):
+            return await self._stream(request, body, behaviour)
+        if behaviour == "disconnect":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        return web.json_response(self._completion(body))
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": self.answer}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
+        }
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], behaviour: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model")}  # fmt: skip
+
+        async def send(payload: object) -> None:
+            await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+        await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                          "finish_reason": None}]})  # fmt: skip
+        words = self.answer.split(" ")
+        for position, word in enumerate(words):
+            if behaviour == "disconnect" and position == 2:
+                assert request.transport is not None
+                request.transport.close()
+                return response
+            if behaviour == "stall-mid" and position == 1:
+                await self._stall()
+            piece = word if position == 0 else " " + word
+            await send({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+        await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send({**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 7,
+                                                          "total_tokens": 49}})  # fmt: skip
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(
+        {"error": {"message": message, "type": "requests", "param": None, "code": code}},
+        status=status,
+        headers=headers,
+    )
