@@ -23,19 +23,21 @@ from pathlib import Path
 from typing import Final
 
 from chatbot_server import contract
-from chatbot_server.corpus_git import (
+from chatbot_server.corpus_errors import (
     CORPUS_TOO_LARGE,
     GIT_FAILED,
     NETWORK_TIMEOUT,
     CorpusError,
+    classify_git_failure,
+    failure,
+    redact,
+)
+from chatbot_server.corpus_git import (
     GitCredentials,
     GitTimeout,
     GitTooLarge,
-    classify_git_failure,
     directory_size,
-    failure,
     git_environment,
-    redact,
     run_git,
     validate_repo_url,
 )

@@ -3,7 +3,8 @@ decide when to look again, and read a failed fetch back from a pod.
 
 Pure functions except `resolve_corpus_commit`, which runs `git ls-remote`. The git plumbing
 (credentials, timeouts, failure reasons) is shared with the init container's fetch command in
-`chatbot_server.corpus_git`; `CorpusError` and `GitCredentials` are re-exported from there so
+`chatbot_server.corpus_git` and `chatbot_server.corpus_errors`; `CorpusError` and `GitCredentials`
+are re-exported from there so
 both sides name a failure the same way.
 """
 
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from chatbot_server import contract
-from chatbot_server.corpus_git import (
+from chatbot_server.corpus_errors import (
     AUTHENTICATION_FAILED,
     CORPUS_TOO_LARGE,
     GIT_FAILED,
@@ -28,10 +29,12 @@ from chatbot_server.corpus_git import (
     REPOSITORY_NOT_FOUND,
     REPOSITORY_UNREACHABLE,
     CorpusError,
-    GitCredentials,
-    GitTimeout,
     classify_git_failure,
     failure,
+)
+from chatbot_server.corpus_git import (
+    GitCredentials,
+    GitTimeout,
     git_environment,
     run_git,
     validate_repo_url,

@@ -20,7 +20,8 @@ from chatbot_operator.corpus import (
     corpus_failure_from_pod,
     resolve_corpus_commit,
 )
-from chatbot_server.corpus_git import classify_git_failure, validate_repo_url
+from chatbot_server.corpus_errors import classify_git_failure
+from chatbot_server.corpus_git import validate_repo_url
 
 REPO = "https://git.example.com/org/docs.git"
 

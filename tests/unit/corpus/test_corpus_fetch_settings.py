@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from chatbot_server import contract
+from chatbot_server.corpus_errors import CorpusError
 from chatbot_server.corpus_fetch import INVALID_SETTINGS, FetchSettings, main, sparse_patterns
-from chatbot_server.corpus_git import CorpusError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
