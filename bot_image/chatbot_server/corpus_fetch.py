@@ -190,8 +190,8 @@ def _too_large(settings: FetchSettings, size: int, what: str) -> CorpusError:
     return CorpusError(
         CORPUS_TOO_LARGE,
         f"{what} at commit {settings.commit[:12]} of {redact(settings.repo)} exceeded the corpus size "
-        f"limit ({_mib(size)} > {_mib(settings.max_size_bytes)} spec.corpus.maxSize): narrow "
-        "spec.corpus.paths to the documents the bot needs, or raise spec.corpus.maxSize",
+        f"limit ({_mib(size)} > {_mib(settings.max_size_bytes)} spec.corpus.maxSizeMiB): narrow "
+        "spec.corpus.paths to the documents the bot needs, or raise spec.corpus.maxSizeMiB",
     )
 
 

@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,13 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link to commit, pointing at `target`."""
+
+    target: str
 
 
 class GitServer:
@@ -147,7 +155,7 @@ class GitServer:
     def commit(
         self,
         name: str,
-        files: Mapping[str, str | bytes | None],
+        files: Mapping[str, str | bytes | Symlink | None],
         *,
         branch: str = "main",
         message: str = "Update corpus",
@@ -162,7 +170,9 @@ class GitServer:
                 path.unlink()
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
+            if isinstance(content, Symlink):
+                path.symlink_to(content.target)
+            elif isinstance(content, bytes):
                 path.write_bytes(content)
             else:
                 path.write_text(content)

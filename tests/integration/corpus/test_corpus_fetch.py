@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from tests.integration.corpus.initcontainer import InitContainerRun, files_under, run_init_container
-from tests.support.gitserver import GitServer, silent_server
+from tests.support.gitserver import GitServer, Symlink, silent_server
 
 from chatbot_operator.corpus import (
     AUTHENTICATION_FAILED,
@@ -201,7 +201,7 @@ def test_corpus_over_the_size_limit_fails_with_corpus_too_large(
         _container(git_server.git_url(repo_name), commit, max_size_bytes=1 * MIB), tmp_path
     )
     error = _assert_failed_with(run, CORPUS_TOO_LARGE)
-    assert "spec.corpus.maxSize" in error.message
+    assert "spec.corpus.maxSizeMiB" in error.message
     assert "1.0 MiB" in error.message
 
 
@@ -229,3 +229,15 @@ def test_server_that_never_answers_fails_with_network_timeout(tmp_path: Path) ->
         run = run_init_container(container, tmp_path)
     error = _assert_failed_with(run, NETWORK_TIMEOUT)
     assert "2s" in error.message
+
+
+def test_symbolic_links_are_dropped_so_the_bot_reads_only_corpus_files(
+    git_server: GitServer, repo_name: str, tmp_path: Path
+) -> None:
+    git_server.create_repo(repo_name, DOCS)
+    commit = git_server.commit(
+        repo_name, {"docs/passwd.md": Symlink("/etc/passwd"), "docs/alias.md": Symlink("intro.md")}
+    )
+    run = run_init_container(_container(git_server.git_url(repo_name), commit), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert set(files_under(run.corpus_dir)) == {"README.md", "docs/intro.md", "docs/guides/setup.md"}

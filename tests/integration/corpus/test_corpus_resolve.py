@@ -126,3 +126,13 @@ def test_closed_port_is_repository_unreachable() -> None:
     with pytest.raises(CorpusError) as caught:
         resolve_corpus_commit(f"http://127.0.0.1:{free_port()}/docs.git", "main", None, timeout=5)
     assert caught.value.reason == REPOSITORY_UNREACHABLE
+
+
+def test_ssh_to_a_closed_port_is_repository_unreachable() -> None:
+    credentials = GitCredentials.from_secret_data(
+        {"ssh-privatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"}
+    )
+    with pytest.raises(CorpusError) as caught:
+        resolve_corpus_commit(f"ssh://git@127.0.0.1:{free_port()}/docs.git", "main", credentials, timeout=5)
+    assert caught.value.reason == REPOSITORY_UNREACHABLE
+    assert "OPENSSH" not in str(caught.value)
