@@ -268,6 +268,8 @@ def _make_handler(store: FakeAppConfiguration) -> type[BaseHTTPRequestHandler]:
             self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
         ) -> None:
             payload = json.dumps(body).encode() if body is not None else b""
+            # Recorded before answering, so a test that got the answer sees the record.
+            store.requests.append(RecordedRequest(self.command, self.path, status))
             self.send_response(status)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -276,7 +278,6 @@ def _make_handler(store: FakeAppConfiguration) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
-            store.requests.append(RecordedRequest(self.command, self.path, status))
 
         def do_GET(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

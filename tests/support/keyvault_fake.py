@@ -96,6 +96,7 @@ def _make_handler(vault: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             payload = json.dumps(body).encode()
+            vault.requests.append((self.path, status))
             self.send_response(status)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -103,7 +104,6 @@ def _make_handler(vault: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
-            vault.requests.append((self.path, status))
 
         def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
             self._send(status, {"error": {"code": code, "message": message}}, headers)

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.support.appconfig_fake import FakeAppConfiguration
 from tests.support.lowkey_vault import KeyVaultUnderTest, start_key_vault
 from tests.support.selfsigned import CertificateFiles, make_test_certificates

@@ -4,16 +4,15 @@ import time
 from typing import Any
 
 import pytest
-
-from chatbot_operator.appconfig import (
-    AppConfigurationCache,
-    AppConfigurationError,
-    resolve_app_configuration,
-)
 from tests.support.appconfig_fake import JSON_CONTENT_TYPE, FakeAppConfiguration
 from tests.support.keyvault_fake import StaticTokenCredential
 from tests.support.lowkey_vault import KeyVaultUnderTest
 from tests.support.selfsigned import CertificateFiles
+
+from chatbot_operator.appconfig import (
+    AppConfigurationCache,
+    resolve_app_configuration,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -204,6 +203,7 @@ def test_the_endpoint_form_authenticates_with_a_token_credential_over_tls(
         )
 
         assert resolved.settings == {"model": "gpt-4o"}
-        assert credential.scopes and all(scope.endswith("/.default") for scope in credential.scopes)
+        assert credential.scopes
+        assert all(scope.endswith("/.default") for scope in credential.scopes)
     finally:
         tls_store.stop()
