@@ -116,10 +116,13 @@ class _KeyTracker:
         self._by_trimmed: dict[str, tuple[str, str | None]] = {}
         self._by_secret_uri: dict[str, tuple[str, str | None]] = {}
         self.secret_uris: dict[str, str] = {}  # trimmed key -> Key Vault secret URI
+        self.current: tuple[str, str | None, bool] | None = None  # (key, label, is a reference)
 
     def record(self, setting: Any) -> None:
         # The provider calls this (as its configuration_mapper) just before it processes a setting.
         origin = (setting.key, setting.label)
+        is_reference = "keyvaultref" in (setting.content_type or "")
+        self.current = (setting.key, setting.label, is_reference)
         trimmed = next(
             (setting.key[len(p) :] for p in self._trim_prefixes if setting.key.startswith(p)), setting.key
         )
@@ -332,6 +335,13 @@ def _load(
         raise
     except Exception as error:  # the provider raises Azure, Timeout and Value errors; all are classified
         resolver.close()
+        if isinstance(error, ValueError) and tracker.current is not None and tracker.current[2]:
+            key, label, _ = tracker.current
+            raise AppConfigurationError(
+                KEY_VAULT_REFERENCE_UNRESOLVED,
+                f"Key Vault reference {key!r} {_describe_label(label)} has no valid secret URI "
+                '(expected {"uri": "https://<vault>.vault.azure.net/secrets/<name>"})',
+            ) from None
         raise _store_error(error, endpoint) from None
     return _Loaded(provider=provider, tracker=tracker, resolver=resolver, endpoint=endpoint)
 

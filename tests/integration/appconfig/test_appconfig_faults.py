@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from tests.support.appconfig_fake import FakeAppConfiguration
+from tests.support.appconfig_fake import KEY_VAULT_REF_CONTENT_TYPE, FakeAppConfiguration
 from tests.support.keyvault_fake import StaticTokenCredential
 from tests.support.lowkey_vault import KeyVaultUnderTest
 
@@ -215,3 +215,16 @@ def test_resolution_recovers_once_a_malformed_value_is_fixed(
         == 512
     )
     cache.close()
+
+
+@pytest.mark.parametrize("value", ["not json", '{"uri": "ftp://nowhere/x"}', "{}"])
+def test_a_malformed_key_vault_reference_is_unresolved_naming_the_key(
+    populated: FakeAppConfiguration, spec: dict[str, Any], key_vault: KeyVaultUnderTest, value: str
+) -> None:
+    populated.set(f"{P}llm:apiKey", value, label="prd", content_type=KEY_VAULT_REF_CONTENT_TYPE)
+
+    with pytest.raises(AppConfigurationError) as caught:
+        resolve(populated, spec, key_vault)
+
+    assert caught.value.reason == "KeyVaultReferenceUnresolved"
+    assert "'docs-assistant:llm:apiKey' label 'prd'" in caught.value.message
