@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Builds, or reuses, every binary of the local control plane from Go modules fetched through the
 # module proxy, and prints the directory that holds them (see docs/control-plane.md).
 #
@@ -10,7 +11,7 @@
 # With all of them present this takes well under a second.
 set -euo pipefail
 
-# shellcheck source=hack/lib.sh
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # The Go build cache is ours too: a cold build is then really cold, and removing CACHE_ROOT

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # A real Kubernetes control plane on loopback, for end-to-end tests (see docs/control-plane.md).
 #
 #   hack/cluster.sh up      build/reuse the binaries, start etcd, kube-apiserver,
@@ -13,7 +14,7 @@
 # and `run-dir`, the path of the temporary directory with certificates, etcd data and logs.
 set -euo pipefail
 
-# shellcheck source=hack/lib.sh
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBECONFIG_PATH="${CLUSTER_DIR}/kubeconfig"
@@ -243,9 +244,16 @@ cmd_up() {
     --bind-address=127.0.0.1 --secure-port="${sched_port}" \
     --leader-elect=false
 
+  # kwok's own stages (node initialize and heartbeat, pod ready/complete/delete) and ours.
+  cat "$(kwok_stages_file)" >"${RUN_DIR}/kwok-stages.yaml"
+  local stage
+  for stage in "${HACK_DIR}"/kwok-stages/*.yaml; do
+    printf -- '---\n' >>"${RUN_DIR}/kwok-stages.yaml"
+    cat "${stage}" >>"${RUN_DIR}/kwok-stages.yaml"
+  done
   start kwok "${BIN_DIR}/kwok" \
     --kubeconfig="${KUBECONFIG_PATH}" \
-    --config="$(kwok_stages_file)" \
+    --config="${RUN_DIR}/kwok-stages.yaml" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip=127.0.0.1 \

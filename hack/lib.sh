@@ -1,11 +1,12 @@
 # shellcheck shell=bash
+# shellcheck source-path=SCRIPTDIR
 # Shared by hack/build-tools.sh and hack/cluster.sh: versions, cache layout, logging.
 # Sourced, never executed.
 
 HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HACK_DIR
 
-# shellcheck source=hack/versions.env
+# shellcheck source=versions.env
 source "${HACK_DIR}/versions.env"
 : "${KUBERNETES_VERSION:?} ${ETCD_VERSION:?} ${KWOK_VERSION:?} ${HELM_VERSION:?}"
 

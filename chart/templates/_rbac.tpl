@@ -38,9 +38,9 @@ the application's needs are separate blocks, as in Kopf's docs/deployment-rbac.y
   resources: [services, configmaps]
   verbs: [get, list, watch, create, patch]
 # Application: Secrets referenced by ChatBots are read (LLM and App Configuration keys, git
-# credentials); the Secret of settings resolved from Key Vault is applied and, when a ChatBot
-# stops using App Configuration, deleted.
+# credentials); the Secret of settings resolved from Key Vault is a child like the others.
+# No delete anywhere: children go with their ChatBot through the garbage collector.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch]
 {{- end }}

@@ -12,11 +12,20 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cluster import HACK_DIR, Cluster, build_tools, unique_name
+from tests.e2e.operator_process import LocalOperator, Release
+from tests.support.gitserver import running_git_server
+
+CRD_NAME = "chatbots.chatbot-operator.io"
+RESTRICTED_LABELS = (
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/enforce-version=latest",
+)
 
 E2E_DIR = Path(__file__).parent
 
@@ -92,3 +101,47 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
         events = cluster.kubectl("get", "events", "-n", name, "--sort-by=.lastTimestamp", check=False)
         print(f"===== events in {name} =====\n{events.stdout}{events.stderr}", file=sys.stderr)
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="session")
+def operator_release(cluster: Cluster) -> Iterator[Release]:
+    """The chart, installed once (cluster-wide mode) into a namespace that enforces the
+    `restricted` Pod Security level, so its pod must be admitted under it."""
+    namespace = unique_name("chatbot-operator")
+    cluster.kubectl("create", "namespace", namespace)
+    cluster.kubectl("label", "namespace", namespace, *RESTRICTED_LABELS)
+    crd_existed = cluster.try_get("crd", CRD_NAME) is not None
+    release = Release(cluster=cluster, name=unique_name("e2e"), namespace=namespace)
+    release.install()
+    yield release
+    cluster.helm("uninstall", release.name, "-n", namespace, "--wait", check=False)
+    if not crd_existed:
+        # Kept by the chart's policy on uninstall; removed here so an existing cluster is left as found.
+        cluster.kubectl("delete", "crd", CRD_NAME, "--ignore-not-found", "--wait=false", check=False)
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+@dataclass(frozen=True)
+class CorpusRepo:
+    """The documentation corpus the example ChatBot points to, on a git server on loopback."""
+
+    url: str
+    commit: str
+
+
+@pytest.fixture(scope="session")
+def corpus_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRepo]:
+    with running_git_server(tmp_path_factory.mktemp("git")) as server:
+        commit = server.create_repo(
+            "docs",
+            {
+                "README.md": "# chatbot-operator\nRuns chatbots declaratively.\n",
+                "docs/install.md": "# Install\nRun `helm install chatbot-operator ./chart`.\n",
+            },
+        )
+        yield CorpusRepo(url=server.http_url("docs"), commit=commit)
+
+
+def print_operator_log_on_failure(request: pytest.FixtureRequest, operator: LocalOperator) -> None:
+    if test_failed(request):
+        print(f"===== operator log ({operator.log_path}) =====\n{operator.log_tail()}", file=sys.stderr)
