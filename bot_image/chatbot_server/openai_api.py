@@ -22,9 +22,16 @@ from chatbot_server.schemas import ChatCompletionRequest
 
 API = "openai"
 PASSTHROUGH_FIELDS = (
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
-    "stop", "seed", "user",
-)  # fmt: skip
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+    "seed",
+    "user",
+)
 
 DONE = b"data: [DONE]\n\n"
 
@@ -124,9 +131,11 @@ async def stream(bot: Bot, upstream: Upstream | None, request: ChatCompletionReq
     except StopAsyncIteration:
         bot.metrics.upstream_errors.labels("cut_off").inc()
         raise BotError(
-            502, "The language model closed the stream without an answer.", type="upstream_error",
+            502,
+            "The language model closed the stream without an answer.",
+            type="upstream_error",
             code="upstream_error",
-        ) from None  # fmt: skip
+        ) from None
     return _forward(bot, chunks, first, prompt.messages, lookup.question, prompt.passages)
 
 
@@ -138,8 +147,12 @@ async def _stream_offline(
     bot: Bot, request: ChatCompletionRequest, turns: list[Turn], answer: OfflineAnswer
 ) -> AsyncIterator[bytes]:
     text = _offline_text(answer)
-    base = {"id": _completion_id(), "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": bot.settings.name}  # fmt: skip
+    base = {
+        "id": _completion_id(),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": bot.settings.name,
+    }
     yield _sse(
         {
             **base,
@@ -184,8 +197,9 @@ async def _forward(
     except StopAsyncIteration:
         if not finished:
             bot.metrics.upstream_errors.labels("cut_off").inc()
-            error = BotError(502, "The language model's answer was cut off.", type="upstream_error",
-                             code="upstream_error")  # fmt: skip
+            error = BotError(
+                502, "The language model's answer was cut off.", type="upstream_error", code="upstream_error"
+            )
     except BotError as failure:
         error = failure
     text = "".join(pieces)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ApiMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["user", "assistant"]
     content: str
@@ -19,7 +19,7 @@ class ApiMessage(BaseModel):
 class ChatRequest(BaseModel):
     """The conversation so far, oldest first, ending with the user's new question."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     messages: list[ApiMessage] = Field(min_length=1)
     stream: bool = Field(False, description="Answer as NDJSON events (meta, delta..., done) as generated")
@@ -54,11 +54,15 @@ class BotInfo(BaseModel):
 
 
 class TextPart(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     type: Literal["text"]
     text: str
 
 
 class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart] | None = None
     name: str | None = None
@@ -72,13 +76,16 @@ class OpenAIMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     include_usage: bool | None = None
 
 
 class ChatCompletionRequest(BaseModel):
     """An OpenAI chat completions request. The bot answers with its own model whatever `model` says."""
 
-    model_config = ConfigDict(extra="ignore")  # OpenAI clients send fields the bot has no use for
+    # OpenAI clients send fields the bot has no use for; strict: no "0" for false, no "1" for 1.
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str = Field(description="Ignored: the bot answers with the model it is configured with")
     messages: list[OpenAIMessage] = Field(min_length=1)

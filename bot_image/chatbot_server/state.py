@@ -56,8 +56,12 @@ class BotState:
         self.metrics.corpus_documents.set(index.documents)
         log.info(
             "indexed %d chunks of %d documents from %s in %.2fs; counting tokens with %s",
-            index.size, index.documents, settings.corpus_dir, index.build_seconds, encoding.name,
-        )  # fmt: skip
+            index.size,
+            index.documents,
+            settings.corpus_dir,
+            index.build_seconds,
+            encoding.name,
+        )
         self.bot = Bot(settings, index, TokenCounter(encoding), self.metrics)
         self.metrics.ready.set(1)
 

@@ -17,6 +17,7 @@ It runs in its own thread and event loop, so synchronous tests (the openai SDK, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -105,10 +106,8 @@ class FakeLLM:
     async def _stall(self) -> None:
         event = asyncio.Event()
         self._stalls.append(event)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), self.stall_seconds)
-        except TimeoutError:
-            pass
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -137,22 +136,38 @@ class FakeLLM:
             "created": int(time.time()),
             "model": body.get("model"),
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": self.answer}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self.answer},
+                    "finish_reason": "stop",
+                }
             ],
             "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
         }
 
     async def _stream(self, request: web.Request, body: dict[str, Any], behaviour: str) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": body.get("model")}  # fmt: skip
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model"),
+        }
 
         async def send(payload: object) -> None:
             await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
-        await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                          "finish_reason": None}]})  # fmt: skip
+        await send(
+            {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                ],
+            }
+        )
         words = self.answer.split(" ")
         for position, word in enumerate(words):
             if behaviour == "disconnect" and position == 2:
@@ -162,13 +177,20 @@ class FakeLLM:
             if behaviour == "stall-mid" and position == 1:
                 await self._stall()
             piece = word if position == 0 else " " + word
-            await send({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            await send(
+                {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            )
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
         await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
-            await send({**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 7,
-                                                          "total_tokens": 49}})  # fmt: skip
+            await send(
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
+                }
+            )
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

@@ -21,7 +21,7 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     200: {
         "description": "The answer; with `stream: true`, NDJSON events (sources, delta, error, done)",
-        "content": {NDJSON: {"schema": {"type": "string"}}},
+        "content": {NDJSON: {"schema": {"description": "One JSON event per line"}}},
     },
 }
 

@@ -22,7 +22,9 @@ _COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     200: {
         "description": "A chat completion; with `stream: true`, server-sent chat.completion.chunk events",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {"schema": {"description": "chat.completion.chunk events, then [DONE]"}}
+        },
     },
 }
 

@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.support.bot_server import BotServer
 from tests.support.fake_llm import FakeLLM
 
 FAQ = [
     {"question": "What are your support hours?", "answer": "Monday to Friday, 9am to 5pm."},
-    {"question": "How do I reset my password?", "answer": "Use the 'Forgot password' link on the sign-in page."},
+    {
+        "question": "How do I reset my password?",
+        "answer": "Use the 'Forgot password' link on the sign-in page.",
+    },
 ]
 
 
@@ -58,4 +60,3 @@ def start_bot(tmp_path: Path) -> Iterator[Callable[..., BotServer]]:
 def fake_llm() -> Iterator[FakeLLM]:
     with FakeLLM() as fake:
         yield fake
-

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.bot_server import BotServer
 
 from chatbot_server.app import create_app
-from tests.support.bot_server import BotServer
 
 from .conftest import FAQ
 
@@ -18,7 +18,9 @@ StartBot = Callable[..., BotServer]
 
 
 def ask(bot: BotServer, question: str, **extra: object) -> httpx.Response:
-    return httpx.post(f"{bot.url}/api/chat", json={"messages": [{"role": "user", "content": question}], **extra})
+    return httpx.post(
+        f"{bot.url}/api/chat", json={"messages": [{"role": "user", "content": question}], **extra}
+    )
 
 
 def test_a_paraphrased_faq_question_gets_the_faq_answer(start_bot: StartBot, corpus: Path) -> None:
@@ -64,8 +66,12 @@ def test_a_streamed_offline_answer_ends_with_done(start_bot: StartBot, corpus: P
     response = ask(bot, "how do I configure my token?", stream=True)
     assert response.headers["content-type"].startswith("application/x-ndjson")
     events = [json.loads(line) for line in response.text.splitlines()]
-    assert events[0] == {"type": "sources", "sources": [{"path": "guides/install.md", "title": "Configuration",
-                                                          "score": events[0]["sources"][0]["score"]}]}  # fmt: skip
+    assert events[0] == {
+        "type": "sources",
+        "sources": [
+            {"path": "guides/install.md", "title": "Configuration", "score": events[0]["sources"][0]["score"]}
+        ],
+    }
     assert "EXAMPLE_TOKEN" in events[1]["text"]
     assert events[-1] == {"type": "done", "mode": "corpus"}
 
@@ -116,12 +122,14 @@ def test_the_api_needs_a_key_when_keys_are_mounted(start_bot: StartBot, tmp_path
 def test_limits_give_clear_4xx_errors(start_bot: StartBot) -> None:
     bot = start_bot({"max_messages": 3, "max_message_chars": 50, "max_body_bytes": 2048})
     too_many = httpx.post(
-        f"{bot.url}/api/chat", json={"messages": [{"role": "user", "content": "hi"}, {"role": "assistant",
-        "content": "hello"}] * 2})  # fmt: skip
+        f"{bot.url}/api/chat",
+        json={"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}] * 2},
+    )
     assert too_many.status_code == 400
     assert too_many.json()["error"]["code"] == "too_many_messages"
     too_long = httpx.post(
-        f"{bot.url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x" * 51}]}
+        f"{bot.url}/v1/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "x" * 51}]},
     )
     assert too_long.status_code == 400
     assert too_long.json()["error"] == {
@@ -130,8 +138,11 @@ def test_limits_give_clear_4xx_errors(start_bot: StartBot) -> None:
         "param": "messages.0.content",
         "code": "message_too_long",
     }
-    too_big = httpx.post(f"{bot.url}/v1/chat/completions", content=b"{" + b" " * 4096 + b"}",
-                         headers={"Content-Type": "application/json"})  # fmt: skip
+    too_big = httpx.post(
+        f"{bot.url}/v1/chat/completions",
+        content=b"{" + b" " * 4096 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert too_big.status_code == 413
     assert too_big.json()["error"]["code"] == "request_too_large"
 
@@ -140,13 +151,17 @@ def test_limits_give_clear_4xx_errors(start_bot: StartBot) -> None:
         yield b"y" * 4096
         yield b'"}]}'
 
-    too_big_chunked = httpx.post(f"{bot.url}/api/chat", content=chunked(), headers={"Content-Type": "application/json"})
+    too_big_chunked = httpx.post(
+        f"{bot.url}/api/chat", content=chunked(), headers={"Content-Type": "application/json"}
+    )
     assert too_big_chunked.status_code == 413
 
 
 def test_a_malformed_openai_request_gets_an_openai_shaped_400(start_bot: StartBot) -> None:
     bot = start_bot()
-    response = httpx.post(f"{bot.url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "robot"}]})
+    response = httpx.post(
+        f"{bot.url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "robot"}]}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
@@ -172,8 +187,11 @@ def test_the_transcript_log_records_answers_as_json_lines_without_keys(
     keys.mkdir()
     (keys / "k").write_text("very-secret-key")
     bot = start_bot({"faq": FAQ, "transcript_log": True}, api_keys_dir=keys)
-    httpx.post(f"{bot.url}/api/chat", json={"messages": [{"role": "user", "content": "support hours?"}]},
-               headers={"Authorization": "Bearer very-secret-key"})  # fmt: skip
+    httpx.post(
+        f"{bot.url}/api/chat",
+        json={"messages": [{"role": "user", "content": "support hours?"}]},
+        headers={"Authorization": "Bearer very-secret-key"},
+    )
     out = capfd.readouterr().out
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert records[-1]["question"] == "support hours?"
