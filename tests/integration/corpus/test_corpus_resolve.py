@@ -1,5 +1,6 @@
 """Resolving spec.corpus.ref to a commit against real git servers on loopback."""
 
+import shutil
 from collections.abc import Callable
 
 import pytest
@@ -128,6 +129,7 @@ def test_closed_port_is_repository_unreachable() -> None:
     assert caught.value.reason == REPOSITORY_UNREACHABLE
 
 
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
 def test_ssh_to_a_closed_port_is_repository_unreachable() -> None:
     credentials = GitCredentials.from_secret_data(
         {"ssh-privatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"}
