@@ -130,7 +130,7 @@ def fetch_corpus(settings: FetchSettings) -> int:
         with git_environment(settings.repo, credentials, timeout=settings.timeout) as env:
             timeout = settings.timeout
 
-            def git(*args: str, max_bytes: int | None = None) -> None:
+            def git(*args: str, max_bytes: int | None = None, baseline: int = 0) -> None:
                 try:
                     result = run_git(
                         args, env=env, timeout=timeout, cwd=scratch, watch=scratch, max_bytes=max_bytes
@@ -140,7 +140,9 @@ def fetch_corpus(settings: FetchSettings) -> int:
                         NETWORK_TIMEOUT, repo=settings.repo, credentials=credentials, timeout=timeout
                     ) from None
                 except GitTooLarge as error:
-                    raise _too_large(settings, error.size, "the download") from None
+                    # Past the baseline (what the fetch left), the growth is the checked-out files.
+                    what = "the configured paths" if baseline else "the download"
+                    raise _too_large(settings, error.size - baseline, what) from None
                 if result.returncode != 0:
                     raise classify_git_failure(
                         result.stderr,
@@ -162,7 +164,7 @@ def fetch_corpus(settings: FetchSettings) -> int:
             # Neither the download nor the checked-out files may outgrow the limit; the volume
             # (sized twice the limit by the Deployment) holds both for a moment.
             git(*fetch, "origin", settings.commit, max_bytes=settings.max_size_bytes)
-            checkout_limit = directory_size(scratch) + settings.max_size_bytes
+            downloaded = directory_size(scratch)
             git(
                 "-c",
                 "advice.detachedHead=false",
@@ -170,7 +172,8 @@ def fetch_corpus(settings: FetchSettings) -> int:
                 "--quiet",
                 "--detach",
                 settings.commit,
-                max_bytes=checkout_limit,
+                max_bytes=downloaded + settings.max_size_bytes,
+                baseline=downloaded,
             )
             _remove_symlinks(scratch)
             size = directory_size(scratch, exclude=".git")
@@ -178,8 +181,8 @@ def fetch_corpus(settings: FetchSettings) -> int:
                 raise _too_large(settings, size, "the configured paths")
             shutil.rmtree(scratch / ".git")
             count = _move_contents(scratch, destination)
-    except CorpusError:
-        _empty_directory(destination)
+    except BaseException:
+        _empty_directory(destination)  # nothing half-fetched for the bot to index
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

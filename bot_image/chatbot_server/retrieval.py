@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbot_server.corpus import Chunk, read_chunks
+from chatbot_server.chunking import Chunk, read_chunks
 from chatbot_server.text import content_words
 
 
