@@ -1,0 +1,103 @@
+"""The operator-to-bot contract: what the operator renders is exactly what the bot reads.
+
+A ChatBot using every spec field is rendered by the operator's own builders (settings.json and the
+bot container's environment); the bot then loads them with its own settings class, as in the pod.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatbot_operator import builders
+from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
+from chatbot_operator.builders import Owner, SecretKeyRef
+from chatbot_server import contract
+from chatbot_server.settings import SECRET_FIELDS, Settings, load_settings
+
+FULL_SPEC: dict[str, Any] = {
+    "replicas": 2,
+    "model": "ft:gpt-4o-mini:acme::abc123",
+    "greeting": "Hi, I'm Docsy.",
+    "generation": {
+        "temperature": 0.2,
+        "maxTokens": 800,
+        "topP": 1,
+        "presencePenalty": 0,
+        "frequencyPenalty": 0.5,
+    },
+    "maxContextTokens": 3000,
+    "llm": {
+        "provider": "azure-openai",
+        "baseURL": "https://example.openai.azure.com",
+        "apiVersion": "2024-10-21",
+        "deployment": "prod-gpt4o",
+        "timeoutSeconds": 30,
+        "maxRetries": 3,
+        "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"},
+    },
+    "retrieval": {"topK": 6},
+    "faq": [{"question": "What are your support hours?", "answer": "Monday to Friday, 9am to 5pm."}],
+    "fallbackMessage": "Our team will e-mail you.",
+    "transcriptLog": True,
+    "auth": {"apiKeysSecretRef": {"name": "bot-keys"}},
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(contract.ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+def test_the_bot_loads_every_setting_the_operator_renders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rendered = render_bot_settings("docs-assistant", FULL_SPEC, "You are Docsy.")
+    config = tmp_path / contract.CONFIG_FILE_KEY
+    config.write_text(serialize_settings(rendered))
+    deployment = builders.build_deployment(
+        Owner(name="docs-assistant", namespace="docs", uid="uid"),
+        FULL_SPEC,
+        image="bot:1",
+        settings_hash="h",
+        corpus_commit=None,
+        llm_key=SecretKeyRef(name="llm-key", key="apiKey"),
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for variable in container["env"]:
+        if "valueFrom" in variable:
+            assert variable["name"] == contract.LLM_API_KEY_ENV
+            monkeypatch.setenv(variable["name"], "sk-from-the-secret")
+        elif variable["name"] == contract.CONFIG_FILE_ENV:
+            monkeypatch.setenv(variable["name"], str(config))  # the mounted ConfigMap, here
+        else:
+            monkeypatch.setenv(variable["name"], variable["value"])
+
+    settings = load_settings()
+
+    assert set(rendered) <= set(Settings.model_fields) - SECRET_FIELDS
+    for field, value in rendered.items():
+        loaded = getattr(settings, field)
+        if field == "faq":
+            loaded = [entry.model_dump() for entry in loaded]
+        assert loaded == value, field
+    assert settings.llm_api_key is not None
+    assert settings.llm_api_key.get_secret_value() == "sk-from-the-secret"
+    assert settings.api_keys_dir == Path(contract.API_KEYS_DIR)
+    assert settings.corpus_dir == Path(contract.CORPUS_DIR)
+    assert settings.port == contract.PORT
+    assert container["ports"][0]["containerPort"] == settings.port
+
+
+def test_a_minimal_chatbot_renders_settings_the_bot_accepts(tmp_path: Path) -> None:
+    rendered = render_bot_settings("tiny", {"model": "gpt-4o-mini"}, "Be brief.")
+    config = tmp_path / "settings.json"
+    config.write_text(serialize_settings(rendered))
+    settings = load_settings(config)
+    assert settings.name == "tiny"
+    assert settings.llm_provider == "offline"
