@@ -165,6 +165,8 @@ def fetch_corpus(settings: FetchSettings) -> int:
             # (sized twice the limit by the Deployment) holds both for a moment.
             git(*fetch, "origin", settings.commit, max_bytes=settings.max_size_bytes)
             downloaded = directory_size(scratch)
+            if downloaded > settings.max_size_bytes:  # finished between two looks of the watch
+                raise _too_large(settings, downloaded, "the download")
             git(
                 "-c",
                 "advice.detachedHead=false",

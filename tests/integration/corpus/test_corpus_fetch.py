@@ -143,7 +143,7 @@ def test_only_the_blobs_of_the_configured_paths_are_downloaded(
     assert "assets/blob-0.bin" not in files_under(run.corpus_dir)
     # The whole tree, assets included, does not fit: the limit above held because they stayed remote.
     run = run_init_container(_container(url, commit, paths=[], max_size_bytes=2 * MIB), tmp_path / "whole")
-    _assert_failed_with(run, CORPUS_TOO_LARGE)
+    assert "the download" in _assert_failed_with(run, CORPUS_TOO_LARGE).message
 
 
 def test_private_repository_is_fetched_with_its_token_and_leaves_no_credentials(
@@ -203,6 +203,7 @@ def test_corpus_over_the_size_limit_fails_with_corpus_too_large(
     error = _assert_failed_with(run, CORPUS_TOO_LARGE)
     assert "spec.corpus.maxSizeMiB" in error.message
     assert "1.0 MiB" in error.message
+    assert "the configured paths" in error.message  # compressed well, so the download fitted
 
 
 def test_commit_missing_from_the_repository_fails_with_ref_not_found(
