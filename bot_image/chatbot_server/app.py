@@ -47,6 +47,9 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         version=_version(),
         lifespan=lifespan,
+        # The interactive viewers load their scripts from a CDN; the bot serves only its own files.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.bot = state
     app.state.page = web.PageRenderer(settings)
