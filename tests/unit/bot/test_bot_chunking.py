@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chatbot_server.corpus import chunk_document, html_to_text, read_chunks
+from chatbot_server.chunking import chunk_document, html_to_text, read_chunks
 from chatbot_server.retrieval import build_index
 
 
