@@ -134,7 +134,7 @@ class Bot:
             quoted = [
                 p for p in lookup.passages[:OFFLINE_PASSAGES] if p.score >= best * OFFLINE_RELATIVE_SCORE
             ]
-            text = "\n\n".join(f"**{p.title}** ({p.path})\n\n{p.text}" for p in quoted)
+            text = "\n\n".join(f"{p.title} ({p.path}):\n{p.text}" for p in quoted)
             answer = OfflineAnswer(f"Here is what I found in the documentation:\n\n{text}", "corpus", quoted)
         else:
             answer = OfflineAnswer(self.settings.fallback_message, "fallback")
