@@ -48,6 +48,9 @@ make_pki() { # dir
     sign admin "/O=system:masters/CN=chatbot-operator-e2e-admin" client.ext
     sign controller-manager "/CN=system:kube-controller-manager" client.ext
     sign scheduler "/CN=system:kube-scheduler" client.ext
+    # The aggregation layer's client: with it configured, components that delegate
+    # authentication find a complete extension-apiserver-authentication ConfigMap.
+    sign front-proxy-client "/CN=front-proxy-client" client.ext
   )
 }
 
@@ -208,6 +211,13 @@ cmd_up() {
     --etcd-servers="http://127.0.0.1:${etcd_port}" \
     --tls-cert-file="${pki}/serving.crt" --tls-private-key-file="${pki}/serving.key" \
     --client-ca-file="${pki}/ca.crt" \
+    --requestheader-client-ca-file="${pki}/ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="${pki}/front-proxy-client.crt" \
+    --proxy-client-key-file="${pki}/front-proxy-client.key" \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction,PodSecurity \
     --service-account-issuer="${SA_ISSUER}" \

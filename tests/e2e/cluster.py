@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,12 @@ HACK_DIR = REPO_ROOT / "hack"
 CHART_DIR = REPO_ROOT / "chart"
 CRD_FILE = REPO_ROOT / "crds" / "chatbot-operator.io_chatbots.yaml"
 EXAMPLE_FILE = REPO_ROOT / "examples" / "chatbot.yaml"
+
+CRD_NAME = "chatbots.chatbot-operator.io"
+RESTRICTED_LABELS = (
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/enforce-version=latest",
+)
 
 # Every wait is bounded; the local control plane answers in well under these.
 COMMAND_TIMEOUT = 120.0
@@ -200,3 +207,20 @@ def condition(obj: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
         if item.get("type") == kind:
             return dict(item)
     return None
+
+
+@dataclass(frozen=True)
+class CorpusRepo:
+    """The documentation corpus the example ChatBot points to, on a git server on loopback."""
+
+    url: str
+    commit: str
+
+
+def failed_test(request: pytest.FixtureRequest) -> bool:
+    """Whether the test that requested a fixture failed (set by conftest's report hook)."""
+    node = request.node
+    return any(
+        getattr(node, f"report_{phase}", None) and getattr(node, f"report_{phase}").failed
+        for phase in ("setup", "call")
+    )

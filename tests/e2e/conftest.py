@@ -12,20 +12,22 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import HACK_DIR, Cluster, build_tools, unique_name
-from tests.e2e.operator_process import LocalOperator, Release
-from tests.support.gitserver import running_git_server
-
-CRD_NAME = "chatbots.chatbot-operator.io"
-RESTRICTED_LABELS = (
-    "pod-security.kubernetes.io/enforce=restricted",
-    "pod-security.kubernetes.io/enforce-version=latest",
+from tests.e2e.cluster import (
+    CRD_NAME,
+    HACK_DIR,
+    RESTRICTED_LABELS,
+    Cluster,
+    CorpusRepo,
+    build_tools,
+    failed_test,
+    unique_name,
 )
+from tests.e2e.operator_process import Release
+from tests.support.gitserver import running_git_server
 
 E2E_DIR = Path(__file__).parent
 
@@ -42,14 +44,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"report_{call.when}", report)
     return report
-
-
-def test_failed(request: pytest.FixtureRequest) -> bool:
-    node = request.node
-    return any(
-        getattr(node, f"report_{phase}", None) and getattr(node, f"report_{phase}").failed
-        for phase in ("setup", "call")
-    )
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +89,19 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     name = unique_name(f"e2e-{request.node.name[5:30].lower().replace('_', '-').strip('-')}")
     cluster.kubectl("create", "namespace", name)
     yield name
-    if test_failed(request):
+    if failed_test(request):
         print(f"===== control plane logs (test {request.node.nodeid} failed) =====", file=sys.stderr)
         print(cluster.component_logs(), file=sys.stderr)
-        events = cluster.kubectl("get", "events", "-n", name, "--sort-by=.lastTimestamp", check=False)
-        print(f"===== events in {name} =====\n{events.stdout}{events.stderr}", file=sys.stderr)
+        for what in (
+            ("get", "all,chatbots", "-o", "wide"),
+            ("get", "chatbots", "-o", "yaml"),
+            ("get", "events", "--sort-by=.lastTimestamp"),
+        ):
+            shown = cluster.kubectl(*what, "-n", name, check=False)
+            print(
+                f"===== kubectl {' '.join(what)} -n {name} =====\n{shown.stdout}{shown.stderr}",
+                file=sys.stderr,
+            )
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
@@ -121,14 +123,6 @@ def operator_release(cluster: Cluster) -> Iterator[Release]:
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
-@dataclass(frozen=True)
-class CorpusRepo:
-    """The documentation corpus the example ChatBot points to, on a git server on loopback."""
-
-    url: str
-    commit: str
-
-
 @pytest.fixture(scope="session")
 def corpus_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRepo]:
     with running_git_server(tmp_path_factory.mktemp("git")) as server:
@@ -140,8 +134,3 @@ def corpus_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRepo
             },
         )
         yield CorpusRepo(url=server.http_url("docs"), commit=commit)
-
-
-def print_operator_log_on_failure(request: pytest.FixtureRequest, operator: LocalOperator) -> None:
-    if test_failed(request):
-        print(f"===== operator log ({operator.log_path}) =====\n{operator.log_tail()}", file=sys.stderr)

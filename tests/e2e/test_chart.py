@@ -108,7 +108,8 @@ def test_default_install_is_cluster_wide_with_one_recreated_replica(helm_bin: Pa
     granted = set(rules_of(role))
     assert ("", "secrets", "get") in granted
     assert ("chatbot-operator.io", "chatbots/status", "patch") in granted
-    assert ("", "namespaces", "watch") in granted
+    # Kopf looks at namespaces only when it watches a list of them.
+    assert ("", "namespaces", "watch") not in granted
     # Never more than the operator uses.
     assert not any(
         verb in ("*", "deletecollection", "escalate", "bind", "impersonate") for *_, verb in granted
@@ -116,7 +117,7 @@ def test_default_install_is_cluster_wide_with_one_recreated_replica(helm_bin: Pa
     assert not any(resource == "*" for _, resource, _ in granted)
 
 
-def test_watch_namespaces_gives_roles_and_only_the_crd_watch_cluster_wide(helm_bin: Path) -> None:
+def test_watch_namespaces_gives_roles_and_only_crd_and_namespace_reads_cluster_wide(helm_bin: Path) -> None:
     docs = render(helm_bin, "--set", "watchNamespaces={docs,support}")
     roles = by_kind(docs, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["docs", "support"]
@@ -125,6 +126,8 @@ def test_watch_namespaces_gives_roles_and_only_the_crd_watch_cluster_wide(helm_b
     assert set(rules_of(cluster_role)) == {
         ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
     }
     (deployment,) = by_kind(docs, "Deployment")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}

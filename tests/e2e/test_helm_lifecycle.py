@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.cluster import Cluster, condition, wait_until
-from tests.e2e.conftest import CRD_NAME
+from tests.e2e.cluster import CRD_NAME, Cluster, condition, wait_until
 from tests.e2e.operator_process import Release
 
 

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.cluster import EXAMPLE_FILE, Cluster, condition, unique_name
-from tests.e2e.conftest import CorpusRepo, print_operator_log_on_failure
-from tests.e2e.operator_process import LocalOperator, Release
+from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, condition, unique_name
+from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,8 @@ def test_operator_with_namespaced_rights_reconciles_a_chatbot_there(
         )
         ready = condition(cluster.get("chatbot", name, "-n", watched), "Ready") or {}
         assert ready.get("status") == "True"
-        assert not scoped_operator.forbidden_log_lines(), "\n".join(scoped_operator.forbidden_log_lines())
+        denials = scoped_operator.rbac_denials()
+        assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
     finally:
         print_operator_log_on_failure(request, scoped_operator)
 

@@ -18,9 +18,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.cluster import EXAMPLE_FILE, REPO_ROOT, Cluster, condition, wait_until
-from tests.e2e.conftest import RESTRICTED_LABELS, CorpusRepo, print_operator_log_on_failure
-from tests.e2e.operator_process import LocalOperator, Release
+from tests.e2e.cluster import (
+    EXAMPLE_FILE,
+    REPO_ROOT,
+    RESTRICTED_LABELS,
+    Cluster,
+    CorpusRepo,
+    condition,
+    wait_until,
+)
+from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
 
 INVALID_DIR = REPO_ROOT / "tests" / "data" / "invalid_chatbots"
 # How long a no-op must stay a no-op: a few of the operator's resync opportunities.
@@ -40,10 +47,11 @@ def bots(
     cluster: Cluster, namespace: str, operator: LocalOperator, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A namespace where the operator is running; its log is printed if the test fails."""
+    since = operator.log_offset()
     yield namespace
     print_operator_log_on_failure(request, operator)
-    # Any refusal from the API server means the chart's RBAC is narrower than the operator needs.
-    assert not operator.forbidden_log_lines(), "\n".join(operator.forbidden_log_lines())
+    denials = operator.rbac_denials(since)
+    assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
 
 
 def example_chatbot(corpus_repo: CorpusRepo) -> dict[str, Any]:
