@@ -4,6 +4,8 @@ Handlers are registered on a registry built for given operator settings (the ref
 interval is a setting), so tests can run the operator in-process with their own settings.
 """
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
@@ -24,6 +26,7 @@ CHILD_RESOURCES = (
     ("", "v1", "secrets"),
 )
 RETRY_DELAY_SECONDS = 10
+logger = logging.getLogger(__name__)
 
 
 def post_event(body: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
@@ -38,6 +41,26 @@ def _reconcile(reconciler: Reconciler, body: Mapping[str, Any]) -> None:
             # Conflicts, throttling and API hiccups: Kopf retries later, no sleeping here.
             raise kopf.TemporaryError(f"Kubernetes API: {error}", delay=RETRY_DELAY_SECONDS) from error
         raise
+
+
+async def refresh_due_chatbots(
+    reconciler: Reconciler, chatbots: kopf.Index[tuple[str, str], dict[str, Any]], interval: float
+) -> None:
+    """Every `interval` seconds, reconcile the ChatBots whose corpus or settings refresh is due.
+
+    The due-check reads only the in-memory index, so an idle fleet costs no API calls.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        for key in list(chatbots):
+            for body in list(chatbots.get(key, ())):
+                if body["metadata"].get("deletionTimestamp") or not reconciler.refresh_is_due(body):
+                    continue
+                try:
+                    await asyncio.to_thread(reconciler.reconcile, body)
+                except Exception:
+                    # The next round retries; one broken ChatBot must not stop the others' refresh.
+                    logger.exception("Refreshing ChatBot %s/%s failed", *key)
 
 
 def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,7 +80,7 @@ def build_registry(
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
-    def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
         # Progress and diff-base live in status, not annotations: a long system prompt or FAQ
         # would overflow the 256 KiB annotation limit.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
@@ -76,11 +99,23 @@ def build_registry(
         settings.peering.standalone = not operator_settings.peering
         if operator_settings.peering:
             settings.peering.name = operator_settings.peering
-        memo.reconciler = Reconciler(
+        reconciler = Reconciler(
             kube or KubeClient.from_environment(), operator_settings, post_event=post_event
         )
+        memo.reconciler = reconciler
+        # One loop refreshes every ChatBot whose corpus or App Configuration is due. Not a Kopf
+        # timer: timers put a finalizer on every ChatBot, and deletion must not depend on us.
+        memo.refresher = asyncio.create_task(
+            refresh_due_chatbots(reconciler, kwargs["chatbots"], operator_settings.refresh_check_seconds)
+        )
 
-    @kopf.index(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.cleanup(registry=registry)
+    async def stop_refreshing(memo: kopf.Memo, **_: Any) -> None:
+        memo.refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await memo.refresher
+
+    @kopf.index(GROUP, VERSION, PLURAL, id="chatbots", registry=registry)
     def chatbots(
         namespace: str | None, name: str, body: kopf.Body, **_: Any
     ) -> dict[tuple[str, str], dict[str, Any]]:
@@ -91,19 +126,6 @@ def build_registry(
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
     def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         _reconcile(memo.reconciler, body)
-
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        PLURAL,
-        interval=operator_settings.refresh_check_seconds,
-        initial_delay=operator_settings.refresh_check_seconds,
-        registry=registry,
-    )
-    def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        reconciler: Reconciler = memo.reconciler
-        if reconciler.refresh_is_due(body):
-            _reconcile(reconciler, body)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
     def forget(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
@@ -132,7 +154,7 @@ def build_registry(
             try:
                 reconciler.repair_child(dict(body))
                 if body.get("kind") == "Deployment":
-                    reconciler.update_status_from_deployment(chatbot, dict(body))
+                    reconciler.update_status_from_deployment(key[0], key[1], dict(body))
             except KubeError as error:
                 if error.retryable:
                     raise kopf.TemporaryError(

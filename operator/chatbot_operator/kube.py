@@ -98,7 +98,7 @@ class KubeClient:
             resource_path=path,
             query_params=list((query or {}).items()),
             header_params=headers,
-            body=json.dumps(body) if body is not None else None,
+            body=body,
             auth_settings=["BearerToken"],
         )
         if method != "GET":

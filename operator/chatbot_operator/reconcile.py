@@ -185,12 +185,15 @@ class Reconciler:
             self._desired.pop((namespace, name), None)
             self._appconfig.pop((namespace, name), None)
 
-    def update_status_from_deployment(
-        self, chatbot: Mapping[str, Any], deployment: Mapping[str, Any] | None
-    ) -> None:
-        """A Deployment changed: reflect its replicas and rollout in the owner's status."""
-        previous = chatbot.get("status") or {}
-        corpus_obs, config_obs = _observations_from_status(previous)
+    def update_status_from_deployment(self, namespace: str, name: str, deployment: Mapping[str, Any]) -> None:
+        """A Deployment changed: reflect its replicas and rollout in the owner's status.
+
+        The owner is read fresh, not from a cache: a stale copy would report stale conditions.
+        """
+        chatbot = self.kube.get(CHATBOTS, namespace, name)
+        if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
+            return
+        corpus_obs, config_obs = _observations_from_status(chatbot.get("status") or {})
         self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
 
     # ---- inputs ----------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""kmock's Kubernetes emulator, taught the few API server behaviours the operator relies on.
+
+kmock stores objects and merges patches; a real API server also creates an object on a
+server-side apply, stamps uid/creationTimestamp/resourceVersion, and bumps metadata.generation
+when a spec changes. Only those are added here.
+"""
+
+import datetime
+import itertools
+import json
+import uuid
+from typing import Any
+
+import aiohttp.web
+import kmock
+from kmock._internal import rendering
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+_versions = itertools.count(1)
+
+
+class ApiServerEmulator(kmock.KubernetesEmulator):
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        if request.resource is not None and request.name is not None and request.method == kmock.method.PATCH:
+            key = (request.resource, request.namespace, request.name)
+            existing = self.objects[key] if key in self.objects else None
+            missing = existing is None or existing.deleted
+            content_type = request.headers.get("Content-Type", "")
+            if missing and content_type.startswith(APPLY_CONTENT_TYPE) and not request.subresource:
+                async with self._lock:
+                    created = _stamp_new(json.loads(request.body))
+                    self.objects[key] = created
+                    await self._buses[request.resource].put({"type": "ADDED", "object": created})
+            elif not missing and existing is not None:
+                self._bump(existing, request)
+        elif request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            _stamp_new(request.data)
+        return await super()._handle(request)
+
+    @staticmethod
+    def _bump(existing: Any, request: rendering.Request) -> None:
+        changes = request.data if isinstance(request.data, dict) else {}
+        metadata = existing.get("metadata", {})
+        bump: dict[str, Any] = {"resourceVersion": str(next(_versions))}
+        if not request.subresource and "spec" in changes and changes["spec"] != existing.get("spec"):
+            bump["generation"] = int(metadata.get("generation", 1)) + 1
+        existing.patch({"metadata": bump})
+
+
+def _stamp_new(body: dict[str, Any]) -> dict[str, Any]:
+    metadata = body.setdefault("metadata", {})
+    if "name" not in metadata and "generateName" in metadata:
+        metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:5]
+    metadata.setdefault("uid", str(uuid.uuid4()))
+    metadata.setdefault("generation", 1)
+    metadata.setdefault("resourceVersion", str(next(_versions)))
+    metadata.setdefault(
+        "creationTimestamp", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    return body
