@@ -178,8 +178,9 @@ def _build_volumes(spec: Mapping[str, Any], owner: Owner) -> list[dict[str, Any]
     max_size_mib = spec.get("corpus", {}).get("maxSizeMiB", 100)
     volumes: list[dict[str, Any]] = [
         {"name": CONFIG_VOLUME, "configMap": {"name": naming.config_map_name(owner.name)}},
-        # Room for the fetched files plus git's scratch space during the fetch.
-        {"name": CORPUS_VOLUME, "emptyDir": {"sizeLimit": f"{max_size_mib * 2}Mi"}},
+        # Room for the fetched files plus git's download during the fetch, and a margin so the
+        # kubelet never evicts the pod before the fetch itself reports CorpusTooLarge.
+        {"name": CORPUS_VOLUME, "emptyDir": {"sizeLimit": f"{max_size_mib * 2 + 16}Mi"}},
         {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
     ]
     api_keys = spec.get("auth", {}).get("apiKeysSecretRef")

@@ -2,7 +2,7 @@
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
 ENV_PREFIX: Final = "CHATBOT_OPERATOR_"
@@ -29,7 +29,6 @@ class OperatorSettings:
     appconfig_timeout: float = 15.0
     # Standby replicas with Kopf peering; off for the default single replica with Recreate.
     peering: str = ""
-    extra_kopf_args: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_sources(cls, environ: Mapping[str, str], argv: Sequence[str] = ()) -> "OperatorSettings":
@@ -69,7 +68,7 @@ class OperatorSettings:
             default=env.get("peering", ""),
             help="Kopf peering name for standby replicas; empty runs standalone",
         )
-        args, extra = parser.parse_known_args(list(argv))
+        args = parser.parse_args(list(argv))
 
         log_format = args.log_format.lower()
         if log_format not in ("text", "json"):
@@ -89,7 +88,6 @@ class OperatorSettings:
             ),
             appconfig_timeout=_parse_number(float, "App Configuration timeout", args.appconfig_timeout),
             peering=args.peering,
-            extra_kopf_args=tuple(extra),
         )
 
 

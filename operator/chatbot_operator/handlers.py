@@ -94,7 +94,7 @@ def build_registry(
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 30
         # Children are watched only through our label, filtered by the API server.
-        for group, _version, plural in CHILD_RESOURCES:
+        for group, _version, plural in (*CHILD_RESOURCES, ("", "v1", "pods")):
             settings.watching.label_selectors[group, plural] = MANAGED_SELECTOR
         settings.peering.standalone = not operator_settings.peering
         if operator_settings.peering:
@@ -161,5 +161,14 @@ def build_registry(
                         f"Kubernetes API: {error}", delay=RETRY_DELAY_SECONDS
                     ) from error
                 raise
+
+    @kopf.on.event("", "v1", "pods", labels={naming.LABEL_MANAGED_BY: FIELD_MANAGER}, registry=registry)
+    def pod_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        # Failures only the init container sees (corpus too large, fetch refused) reach status here.
+        if event["type"] == "DELETED":
+            return
+        metadata = body.get("metadata", {})
+        owner = metadata.get("labels", {}).get(naming.LABEL_INSTANCE, "")
+        memo.reconciler.report_corpus_failure(metadata.get("namespace", ""), owner, dict(body))
 
     return registry

@@ -6,6 +6,7 @@ every step is idempotent: a ChatBot whose children and status already match writ
 
 import base64
 import binascii
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -60,6 +61,8 @@ class CorpusObservation:
     repo: str | None = None
     ref: str | None = None
     checked_at: str | None = None
+    # A failure the init container reported for `commit` (reason, message, commit, source).
+    fetch_failure: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -97,6 +100,8 @@ class Reconciler:
     resolve_commit: Callable[..., str] = corpus.resolve_corpus_commit
     # The last good App Configuration per ChatBot: served while the store is down.
     _appconfig: dict[tuple[str, str], _AppConfigMemo] = field(default_factory=dict)
+    # One long-lived provider per ChatBot (ETags and sentinel keys save work); created on first use.
+    _appconfig_cache: Any = None
     # The manifests last applied per ChatBot, to repair a child's drift without re-reading inputs.
     _desired: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -184,6 +189,8 @@ class Reconciler:
         with self._lock:
             self._desired.pop((namespace, name), None)
             self._appconfig.pop((namespace, name), None)
+        if self._appconfig_cache is not None:
+            self._appconfig_cache.forget(f"{namespace}/{name}")
 
     def update_status_from_deployment(self, namespace: str, name: str, deployment: Mapping[str, Any]) -> None:
         """A Deployment changed: reflect its replicas and rollout in the owner's status.
@@ -196,6 +203,28 @@ class Reconciler:
         corpus_obs, config_obs = _observations_from_status(chatbot.get("status") or {})
         self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
 
+    def report_corpus_failure(self, namespace: str, name: str, pod: Mapping[str, Any]) -> None:
+        """A bot pod's corpus init container failed: say why on the ChatBot, against that commit."""
+        failure = corpus.corpus_failure_from_pod(pod)
+        commit = (pod.get("metadata", {}).get("annotations") or {}).get(naming.ANNOTATION_CORPUS_COMMIT)
+        if failure is None or not commit:
+            return
+        chatbot = self.kube.get(CHATBOTS, namespace, name)
+        if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
+            return
+        corpus_spec = chatbot.get("spec", {}).get("corpus")
+        corpus_obs, config_obs = _observations_from_status(chatbot.get("status") or {})
+        if not corpus_spec or corpus_obs.commit != commit:
+            return  # a pod of an older commit; the current one is what status describes
+        record = {"commit": commit, "reason": failure.reason, "message": failure.message,
+                  "source": _corpus_source(corpus_spec)}  # fmt: skip
+        corpus_obs = CorpusObservation(
+            Condition(FALSE, failure.reason, failure.message),
+            corpus_obs.commit, corpus_obs.repo, corpus_obs.ref, corpus_obs.checked_at, record,
+        )  # fmt: skip
+        deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], namespace, name)
+        self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
+
     # ---- inputs ----------------------------------------------------------------------
 
     def _resolve_settings(
@@ -204,10 +233,10 @@ class Reconciler:
         try:
             system_prompt = self._read_system_prompt(owner, spec)
             values = render_bot_settings(owner.name, spec, system_prompt)
-            llm_key = self._check_llm_key(owner, spec)
+            llm_key, llm_key_digest = self._check_llm_key(owner, spec)
             self._check_api_keys(owner, spec)
             secrets: dict[str, str] = {}
-            revision_parts: list[str] = []
+            revision_parts: list[str] = [llm_key_digest]
             unknown: tuple[str, ...] = ()
             resolved_at: str | None = None
             if spec.get("appConfiguration"):
@@ -268,10 +297,11 @@ class Reconciler:
                 decoded[key] = ""  # not text; treated as unusable, and never echoed
         return decoded
 
-    def _check_llm_key(self, owner: Owner, spec: Mapping[str, Any]) -> SecretKeyRef | None:
+    def _check_llm_key(self, owner: Owner, spec: Mapping[str, Any]) -> tuple[SecretKeyRef | None, str]:
+        """The key's Secret reference, and a digest of its value so a rotated key rolls the pods."""
         ref = spec.get("llm", {}).get("apiKeySecretRef")
         if not ref:
-            return None
+            return None, ""
         key = SecretKeyRef(ref["name"], ref.get("key", "apiKey"))
         data = self._read_secret(owner, key.name)
         if data is None:
@@ -284,7 +314,7 @@ class Reconciler:
                 "LLMKeySecretNotFound",
                 f"Secret {owner.namespace}/{key.name} has no key {key.key!r} (spec.llm.apiKeySecretRef).",
             )
-        return key
+        return key, hashlib.sha256(data[key.key].encode()).hexdigest()
 
     def _check_api_keys(self, owner: Owner, spec: Mapping[str, Any]) -> None:
         ref = spec.get("auth", {}).get("apiKeysSecretRef")
@@ -317,9 +347,13 @@ class Reconciler:
                     f"Secret {owner.namespace}/{ref['name']} with key {ref.get('key', 'connectionString')!r} "
                     "(spec.appConfiguration.connectionStringSecretRef) does not exist.",
                 )
+        if self._appconfig_cache is None:
+            self._appconfig_cache = appconfig.AppConfigurationCache(
+                startup_timeout=self.settings.appconfig_timeout
+            )
         try:
-            resolved = appconfig.resolve_app_configuration(
-                spec, connection_string=connection_string, startup_timeout=self.settings.appconfig_timeout
+            resolved = self._appconfig_cache.resolve(
+                f"{owner.namespace}/{owner.name}", spec, connection_string=connection_string
             )
         except appconfig.AppConfigurationError as error:
             if memo is not None and memo.source == source:
@@ -353,7 +387,19 @@ class Reconciler:
             )
         repo, ref = corpus_spec["repo"], corpus_spec.get("ref", "main")
         same_source = seen.get("repo") == repo
+        failure = seen.get("fetchFailure") or {}
         if not self._corpus_due(corpus_spec, seen, now):
+            if failure.get("commit") == seen["commit"] and failure.get("source") == _corpus_source(
+                corpus_spec
+            ):
+                return CorpusObservation(
+                    Condition(FALSE, failure["reason"], failure["message"]),
+                    seen["commit"],
+                    repo,
+                    ref,
+                    seen.get("checkedAt"),
+                    failure,
+                )
             return CorpusObservation(
                 Condition(TRUE, "Synced", f"Serving commit {seen['commit']} of {ref}."),
                 seen["commit"],
@@ -453,6 +499,8 @@ class Reconciler:
                 "ref": corpus_obs.ref,
                 "checkedAt": corpus_obs.checked_at,
             }
+            if corpus_obs.fetch_failure:
+                status["corpus"]["fetchFailure"] = dict(corpus_obs.fetch_failure)
         config_status: dict[str, Any] = {}
         if config_obs.revision:
             config_status["revision"] = config_obs.revision
@@ -478,6 +526,11 @@ class Reconciler:
             self.post_event(
                 body, event_type, condition["reason"], f"{condition['type']}: {condition['message']}"
             )
+
+
+def _corpus_source(corpus_spec: Mapping[str, Any]) -> str:
+    """What, besides the commit, decides whether a fetch can succeed."""
+    return compute_settings_hash(serialize_settings(corpus_spec))
 
 
 def _without_nones(value: Any) -> Any:
@@ -506,6 +559,7 @@ def _observations_from_status(status: Mapping[str, Any]) -> tuple[CorpusObservat
         seen_corpus.get("repo"),
         seen_corpus.get("ref"),
         seen_corpus.get("checkedAt"),
+        seen_corpus.get("fetchFailure"),
     )
     config_obs = ConfigObservation(
         condition(CONFIG_RESOLVED),

@@ -34,6 +34,7 @@ RESOURCES = {
     "v1/configmaps": kmock.ResourceInfo(kind="ConfigMap", namespaced=True, verbs=VERBS),
     "v1/secrets": kmock.ResourceInfo(kind="Secret", namespaced=True, verbs=VERBS),
     "v1/events": kmock.ResourceInfo(kind="Event", namespaced=True, verbs=VERBS),
+    "v1/pods": kmock.ResourceInfo(kind="Pod", namespaced=True, verbs=VERBS),
     # Kopf watches CRDs and namespaces to notice resources and namespaces appearing.
     "apiextensions.k8s.io/v1/customresourcedefinitions": kmock.ResourceInfo(
         kind="CustomResourceDefinition", namespaced=False, verbs=VERBS

@@ -253,3 +253,73 @@ async def test_unreachable_corpus_is_explained_and_creates_no_deployment(
     assert ready is not None
     assert (ready["status"], ready["reason"]) == ("False", "RepositoryNotFound")
     assert await cluster.get(DEPLOYMENT) is None
+
+
+async def test_a_corpus_the_init_container_cannot_fetch_is_explained_on_the_chatbot(
+    cluster: Cluster, git_server: GitServer
+) -> None:
+    commit = git_server.create_repo("docs", {"guide.md": "# Guide"})
+    await cluster.create(CHATBOTS, chatbot(corpus={"repo": git_server.git_url("docs"), "maxSizeMiB": 1}))
+    await eventually(lambda: cluster.get(DEPLOYMENT))
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "docs-assistant-abc12",
+            "namespace": "docs",
+            "labels": {"app.kubernetes.io/managed-by": "chatbot-operator",
+                       "app.kubernetes.io/instance": "docs-assistant"},
+            "annotations": {"chatbot-operator.io/corpus-commit": commit},
+        },
+        "status": {"initContainerStatuses": [{"name": "corpus", "state": {"terminated": {
+            "exitCode": 1, "message": "CorpusTooLarge: over the 1 MiB limit (spec.corpus.maxSizeMiB)."}}}]},
+    }  # fmt: skip
+    await cluster.create("/api/v1/namespaces/docs/pods", pod)
+
+    async def explained() -> dict[str, Any] | None:
+        found = await condition(cluster, "CorpusSynced")
+        return found if found and found["reason"] == "CorpusTooLarge" else None
+
+    found = await eventually(explained)
+    assert found["status"] == "False"
+    assert "maxSizeMiB" in found["message"]
+    ready = await condition(cluster, "Ready")
+    assert ready is not None
+    assert ready["reason"] == "CorpusTooLarge"
+
+    # A new commit is a new chance: the failure no longer applies.
+    git_server.commit("docs", {"guide.md": "# Smaller guide"})
+    await cluster.patch(f"{CHATBOTS}/docs-assistant", {"spec": {"corpus": {"refreshInterval": "1s"}}})
+
+    async def synced() -> bool:
+        now = await condition(cluster, "CorpusSynced")
+        return bool(now and now["status"] == "True")
+
+    await eventually(synced)
+
+
+async def test_a_rotated_llm_key_rolls_the_pods_without_revealing_it(cluster: Cluster) -> None:
+    secret_path = "/api/v1/namespaces/docs/secrets"
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "llm-key", "namespace": "docs"},
+              "data": {"apiKey": base64.b64encode(b"sk-first-key").decode()}}  # fmt: skip
+    await cluster.create(secret_path, secret)
+    await cluster.create(
+        CHATBOTS, chatbot(llm={"provider": "openai", "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"}})
+    )
+    first = await eventually(lambda: cluster.get(DEPLOYMENT))
+    first_hash = pod_annotations(first)["chatbot-operator.io/settings-hash"]
+    await cluster.patch(
+        f"{secret_path}/llm-key", {"data": {"apiKey": base64.b64encode(b"sk-second-key").decode()}}
+    )
+    # Any reconcile notices it; here a spec touch stands in for the next refresh.
+    await cluster.patch(f"{CHATBOTS}/docs-assistant", {"spec": {"greeting": "Hi"}})
+
+    async def rolled() -> bool:
+        current = await cluster.get(DEPLOYMENT)
+        return bool(current and pod_annotations(current)["chatbot-operator.io/settings-hash"] != first_hash)
+
+    await eventually(rolled)
+    for request in cluster.emulator:
+        if not request.url.path.startswith(secret_path):
+            assert b"sk-first-key" not in request.body
+            assert b"sk-second-key" not in request.body
