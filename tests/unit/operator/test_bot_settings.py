@@ -10,14 +10,25 @@ def test_spec_fields_map_to_bot_settings_names() -> None:
         "maxContextTokens": 4000,
         "fallbackMessage": "A human will be in touch shortly.",
         "transcriptLog": True,
-        "generation": {"temperature": 0.2, "maxTokens": 800, "topP": 0.9, "presencePenalty": 0.5,
-                       "frequencyPenalty": -0.5},
-        "llm": {"provider": "azure-openai", "baseURL": "https://x.openai.azure.com", "apiVersion": "2024-10-21",
-                "deployment": "gpt4o", "timeoutSeconds": 30, "maxRetries": 3,
-                "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"}},
+        "generation": {
+            "temperature": 0.2,
+            "maxTokens": 800,
+            "topP": 0.9,
+            "presencePenalty": 0.5,
+            "frequencyPenalty": -0.5,
+        },
+        "llm": {
+            "provider": "azure-openai",
+            "baseURL": "https://x.openai.azure.com",
+            "apiVersion": "2024-10-21",
+            "deployment": "gpt4o",
+            "timeoutSeconds": 30,
+            "maxRetries": 3,
+            "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"},
+        },
         "retrieval": {"topK": 6},
         "faq": [{"question": "Hours?", "answer": "Nine to five."}],
-    }  # fmt: skip
+    }
     assert render_bot_settings("support", spec, "Be kind.") == {
         "name": "support",
         "system_prompt": "Be kind.",
@@ -59,6 +70,8 @@ def test_serialization_is_stable_so_equal_settings_hash_equal() -> None:
 def test_any_change_of_settings_changes_the_hash() -> None:
     base = render_bot_settings("bot", {"model": "gpt-4o-mini"}, "You help.")
     edited = render_bot_settings("bot", {"model": "gpt-4o-mini"}, "You help!")
-    assert compute_settings_hash(serialize_settings(base)) != compute_settings_hash(serialize_settings(edited))
+    assert compute_settings_hash(serialize_settings(base)) != compute_settings_hash(
+        serialize_settings(edited)
+    )
     # Parts are separated, so moving text between them changes the hash too.
     assert compute_settings_hash("ab", "c") != compute_settings_hash("a", "bc")

@@ -164,9 +164,13 @@ def test_image_resources_and_selector() -> None:
 def test_service_targets_the_named_bot_port() -> None:
     service = builders.build_service(OWNER, {"service": {"type": "NodePort", "port": 8000}})
     assert service["spec"]["type"] == "NodePort"
-    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+    ]
     assert service["spec"]["selector"] == naming.selector_labels("docs-assistant")
-    assert builders.service_endpoint(OWNER, {"service": {"port": 8000}}) == "http://docs-assistant.docs.svc:8000"
+    assert (
+        builders.service_endpoint(OWNER, {"service": {"port": 8000}}) == "http://docs-assistant.docs.svc:8000"
+    )
 
 
 def test_config_map_holds_the_rendered_settings_document() -> None:

@@ -46,7 +46,9 @@ def to_json_schema(node: Any) -> Any:
         return [to_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
-    converted = {key: to_json_schema(value) for key, value in node.items() if not key.startswith("x-kubernetes")}
+    converted = {
+        key: to_json_schema(value) for key, value in node.items() if not key.startswith("x-kubernetes")
+    }
     if node.get("x-kubernetes-int-or-string"):
         converted.pop("type", None)
     if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
@@ -134,6 +136,10 @@ def test_invalid_spec_is_rejected_naming_the_field(path: Path) -> None:
 
 
 def test_a_valid_minimal_spec_passes() -> None:
-    document = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": "x"},
-                "spec": {"systemPrompt": "You help."}}  # fmt: skip
+    document = {
+        "apiVersion": api.API_VERSION,
+        "kind": api.KIND,
+        "metadata": {"name": "x"},
+        "spec": {"systemPrompt": "You help."},
+    }
     assert validation_errors(copy.deepcopy(document)) == []

@@ -13,7 +13,9 @@ def test_server_defaults_and_other_managers_fields_are_not_drift() -> None:
         "metadata": {"annotations": {"team": "docs"}},  # a user's annotation
         "spec": {
             "replicas": 5,  # an HPA's
-            "template": {"spec": {"containers": [{"name": "bot", "image": "bot:1", "imagePullPolicy": "IfNotPresent"}]}},
+            "template": {
+                "spec": {"containers": [{"name": "bot", "image": "bot:1", "imagePullPolicy": "IfNotPresent"}]}
+            },
         },
     }
     assert not needs_apply(desired, actual)

@@ -17,8 +17,16 @@ OK = Condition(TRUE, "Resolved", "ok")
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-def make_deployment(*, desired: int = 2, ready: int = 2, updated: int = 2, replicas: int = 2,
-                    generation: int = 1, observed: int = 1, conditions: list[dict[str, str]] | None = None) -> dict:  # fmt: skip
+def make_deployment(
+    *,
+    desired: int = 2,
+    ready: int = 2,
+    updated: int = 2,
+    replicas: int = 2,
+    generation: int = 1,
+    observed: int = 1,
+    conditions: list[dict[str, str]] | None = None,
+) -> dict:
     return {
         "metadata": {"generation": generation},
         "spec": {"replicas": desired},
@@ -73,7 +81,9 @@ def test_scaled_to_zero_is_available() -> None:
 
 
 def test_stalled_rollout_is_reported() -> None:
-    stalled = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "slow"}]
+    stalled = [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "slow"}
+    ]
     rollout = observe_rollout(make_deployment(updated=1, conditions=stalled))
     assert rollout.progressing == Condition(FALSE, "ProgressDeadlineExceeded", "slow")
 
@@ -82,7 +92,10 @@ def test_ready_carries_the_first_failing_concern() -> None:
     rollout = observe_rollout(make_deployment())
     config = Condition(FALSE, "LLMKeySecretNotFound", "Secret docs/llm-key does not exist.")
     corpus = Condition(FALSE, "RepositoryNotFound", "no such repository")
-    assert summarize_ready(config, corpus, rollout.available, rollout.progressing).reason == "LLMKeySecretNotFound"
+    assert (
+        summarize_ready(config, corpus, rollout.available, rollout.progressing).reason
+        == "LLMKeySecretNotFound"
+    )
     assert summarize_ready(OK, corpus, rollout.available, rollout.progressing).reason == "RepositoryNotFound"
     pending = Condition(UNKNOWN, "Reconciling", "")
     assert summarize_ready(OK, pending, rollout.available, rollout.progressing).status == UNKNOWN
@@ -91,9 +104,22 @@ def test_ready_carries_the_first_failing_concern() -> None:
 def test_conditions_follow_api_conventions() -> None:
     current = {kind: OK for kind in ("Ready", "Available", "Progressing", "CorpusSynced", "ConfigResolved")}
     merged = merge_conditions([], current, generation=3, now=NOW)
-    assert [c["type"] for c in merged] == ["Ready", "Available", "Progressing", "CorpusSynced", "ConfigResolved"]
+    assert [c["type"] for c in merged] == [
+        "Ready",
+        "Available",
+        "Progressing",
+        "CorpusSynced",
+        "ConfigResolved",
+    ]
     for condition in merged:
-        assert set(condition) == {"type", "status", "reason", "message", "observedGeneration", "lastTransitionTime"}
+        assert set(condition) == {
+            "type",
+            "status",
+            "reason",
+            "message",
+            "observedGeneration",
+            "lastTransitionTime",
+        }
         assert condition["observedGeneration"] == 3
         assert condition["lastTransitionTime"] == "2026-11-21T12:00:00Z"
 
