@@ -23,7 +23,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if request.resource is not None and request.name is not None and request.method == kmock.method.PATCH:
             key = (request.resource, request.namespace, request.name)
-            existing = self.objects.get(key, None)
+            # kmock's ObjectsArray has no .get().
+            existing = self.objects[key] if key in self.objects else None  # noqa: SIM401
             missing = existing is None or existing.deleted
             content_type = request.headers.get("Content-Type", "")
             if missing and content_type.startswith(APPLY_CONTENT_TYPE) and not request.subresource:
