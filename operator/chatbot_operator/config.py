@@ -23,6 +23,8 @@ class OperatorSettings:
     log_format: LogFormat = "text"
     bot_image: str = DEFAULT_BOT_IMAGE
     liveness_port: int = 8081
+    # Prometheus metrics; 0 turns them off.
+    metrics_port: int = 8082
     # How often each ChatBot is checked for a due corpus or App Configuration refresh (cheap, no API calls).
     refresh_check_seconds: float = 30.0
     corpus_resolve_timeout: float = 20.0
@@ -57,6 +59,9 @@ class OperatorSettings:
             "--liveness-port", default=env.get("liveness_port", "8081"), help="port of /healthz"
         )
         parser.add_argument(
+            "--metrics-port", default=env.get("metrics_port", "8082"), help="port of /metrics; 0 turns it off"
+        )
+        parser.add_argument(
             "--refresh-check-seconds",
             default=env.get("refresh_check_seconds", "30"),
             help="how often ChatBots are checked for a due corpus or App Configuration refresh",
@@ -82,6 +87,7 @@ class OperatorSettings:
             log_format=log_format,
             bot_image=args.bot_image,
             liveness_port=_parse_number(int, "liveness port", args.liveness_port),
+            metrics_port=_parse_port(args.metrics_port),
             refresh_check_seconds=_parse_number(float, "refresh check seconds", args.refresh_check_seconds),
             corpus_resolve_timeout=_parse_number(
                 float, "corpus resolve timeout", args.corpus_resolve_timeout
@@ -92,6 +98,15 @@ class OperatorSettings:
 
 
 T = TypeVar("T", int, float)
+
+
+def _parse_port(text: str) -> int:
+    if text == "0":
+        return 0
+    port = _parse_number(int, "metrics port", text)
+    if port > 65535:
+        raise SettingsError(f"metrics port must be at most 65535, not {text!r}")
+    return port
 
 
 def _parse_number(kind: type[T], name: str, text: str) -> T:

@@ -16,6 +16,7 @@ from chatbot_operator import naming
 from chatbot_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION
 from chatbot_operator.config import OperatorSettings
 from chatbot_operator.kube import KubeClient, KubeError
+from chatbot_operator.metrics import RECONCILE_SECONDS, RECONCILES
 from chatbot_operator.reconcile import Reconciler
 
 MANAGED_SELECTOR = f"{naming.LABEL_MANAGED_BY}={FIELD_MANAGER}"
@@ -35,8 +36,11 @@ def post_event(body: Mapping[str, Any], event_type: str, reason: str, message: s
 
 def _reconcile(reconciler: Reconciler, body: Mapping[str, Any]) -> None:
     try:
-        reconciler.reconcile(body)
+        with RECONCILE_SECONDS.time():
+            reconciler.reconcile(body)
+        RECONCILES.labels(outcome="success").inc()
     except KubeError as error:
+        RECONCILES.labels(outcome="error").inc()
         if error.retryable:
             # Conflicts, throttling and API hiccups: Kopf retries later, no sleeping here.
             raise kopf.TemporaryError(f"Kubernetes API: {error}", delay=RETRY_DELAY_SECONDS) from error

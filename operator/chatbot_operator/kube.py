@@ -14,6 +14,7 @@ from urllib.parse import quote
 from kubernetes import client, config
 
 from chatbot_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION
+from chatbot_operator.metrics import API_WRITES
 
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE: Final = "application/merge-patch+json"
@@ -104,6 +105,7 @@ class KubeClient:
         if method != "GET":
             with self._lock:
                 self.writes += 1
+            API_WRITES.labels(verb=method).inc()
         response = self._api.call_api(
             method, url, header_params=headers, body=body, _request_timeout=self._timeout
         )

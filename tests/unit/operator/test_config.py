@@ -47,8 +47,20 @@ def test_flags_override_the_environment() -> None:
         ({"CHATBOT_OPERATOR_LOG_LEVEL": "loud"}, "log level"),
         ({"CHATBOT_OPERATOR_LIVENESS_PORT": "http"}, "liveness port"),
         ({"CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "-1"}, "refresh check seconds"),
+        ({"CHATBOT_OPERATOR_METRICS_PORT": "70000"}, "metrics port"),
+        ({"CHATBOT_OPERATOR_NO_SUCH": "x"}, None),
     ],
 )
-def test_bad_values_name_the_setting(environ: dict[str, str], named: str) -> None:
+def test_bad_values_name_the_setting(environ: dict[str, str], named: str | None) -> None:
+    if named is None:
+        OperatorSettings.from_sources(environ)  # unknown variables are not ours to judge
+        return
     with pytest.raises(SettingsError, match=named):
         OperatorSettings.from_sources(environ)
+
+
+def test_metrics_can_be_turned_off_and_unknown_flags_are_refused() -> None:
+    assert OperatorSettings.from_sources({"CHATBOT_OPERATOR_METRICS_PORT": "0"}).metrics_port == 0
+    assert OperatorSettings.from_sources({}).metrics_port == 8082
+    with pytest.raises(SystemExit):
+        OperatorSettings.from_sources({}, ["--no-such-flag"])
