@@ -119,6 +119,14 @@ def build_registry(
         with contextlib.suppress(asyncio.CancelledError):
             await memo.refresher
 
+    if kube is None:
+        # A registry of our own has none of Kopf's default login handlers: log in the way our own
+        # API client does (in-cluster service account, else $KUBECONFIG), with the official client.
+        @kopf.on.login(registry=registry)
+        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+            return info
+
     @kopf.index(GROUP, VERSION, PLURAL, id="chatbots", registry=registry)
     def chatbots(
         namespace: str | None, name: str, body: kopf.Body, **_: Any
