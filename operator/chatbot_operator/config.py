@@ -23,8 +23,8 @@ class OperatorSettings:
     log_format: LogFormat = "text"
     bot_image: str = DEFAULT_BOT_IMAGE
     liveness_port: int = 8081
-    # Prometheus metrics; 0 turns them off.
-    metrics_port: int = 8082
+    # Prometheus metrics; 0 (the default) serves none. The chart sets it when metrics are enabled.
+    metrics_port: int = 0
     # How often each ChatBot is checked for a due corpus or App Configuration refresh (cheap, no API calls).
     refresh_check_seconds: float = 30.0
     corpus_resolve_timeout: float = 20.0
@@ -59,7 +59,7 @@ class OperatorSettings:
             "--liveness-port", default=env.get("liveness_port", "8081"), help="port of /healthz"
         )
         parser.add_argument(
-            "--metrics-port", default=env.get("metrics_port", "8082"), help="port of /metrics; 0 turns it off"
+            "--metrics-port", default=env.get("metrics_port", "0"), help="port of /metrics; 0 serves none"
         )
         parser.add_argument(
             "--refresh-check-seconds",

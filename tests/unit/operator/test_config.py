@@ -60,7 +60,7 @@ def test_bad_values_name_the_setting(environ: dict[str, str], named: str | None)
 
 
 def test_metrics_can_be_turned_off_and_unknown_flags_are_refused() -> None:
-    assert OperatorSettings.from_sources({"CHATBOT_OPERATOR_METRICS_PORT": "0"}).metrics_port == 0
-    assert OperatorSettings.from_sources({}).metrics_port == 8082
+    assert OperatorSettings.from_sources({}).metrics_port == 0
+    assert OperatorSettings.from_sources({"CHATBOT_OPERATOR_METRICS_PORT": "8082"}).metrics_port == 8082
     with pytest.raises(SystemExit):
         OperatorSettings.from_sources({}, ["--no-such-flag"])
