@@ -151,12 +151,12 @@ class Reconciler:
                 apply_error = Condition(FALSE, "ApplyFailed", f"The {kind} was rejected: {error.message}")
                 break
         deployment = actual.get("Deployment")
-        if "Deployment" not in desired:
+        if "Deployment" not in actual:  # not wanted now, or not reached: report the one that exists
             deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], owner.namespace, owner.name)
         self._write_status(body, deployment, corpus_obs, config_obs, apply_error, now)
 
     def refresh_is_due(self, body: Mapping[str, Any]) -> bool:
-        """Whether the timer should run a reconcile: a corpus or App Configuration refresh is due."""
+        """Whether the refresh loop should reconcile: a corpus, prompt or App Configuration read is due."""
         spec, status = body.get("spec", {}), body.get("status") or {}
         now = self.now()
         corpus_spec = spec.get("corpus")
