@@ -37,6 +37,11 @@ the application's needs are separate blocks, as in Kopf's docs/deployment-rbac.y
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [get, list, watch, create, patch]
+# Application: the bots' pods, read only: a corpus init container that fails is reported in the
+# ChatBot's CorpusSynced condition (the operator never creates or deletes pods).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
 # Application: Secrets referenced by ChatBots are read (LLM and App Configuration keys, git
 # credentials); the Secret of settings resolved from Key Vault is a child like the others.
 # No delete anywhere: children go with their ChatBot through the garbage collector.

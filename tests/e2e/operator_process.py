@@ -92,6 +92,7 @@ class LocalOperator:
     env_overrides: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     liveness_port: int = 0
+    metrics_port: int = 0
     _log: IO[bytes] | None = None
 
     @property
@@ -109,6 +110,10 @@ class LocalOperator:
         env.update(self.release.container_env())
         env.update(self.env_overrides)
         env["CHATBOT_OPERATOR_LIVENESS_PORT"] = str(self.liveness_port)
+        if "CHATBOT_OPERATOR_METRICS_PORT" in env:
+            # The chart's port is for the pod; here it must not collide with anything on the machine.
+            self.metrics_port = free_port()
+            env["CHATBOT_OPERATOR_METRICS_PORT"] = str(self.metrics_port)
         env["KUBECONFIG"] = str(self.kubeconfig)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -120,6 +125,12 @@ class LocalOperator:
             stderr=subprocess.STDOUT,
         )
         wait_until(f"the operator's /healthz (log: {self.log_path})", self._healthy, timeout=STARTUP_TIMEOUT)
+
+    def assert_running(self) -> None:
+        """Fails fast, with the log, when the operator has exited (instead of every wait timing out)."""
+        if self.process is None or self.process.poll() is not None:
+            code = None if self.process is None else self.process.returncode
+            raise AssertionError(f"the operator is not running (exit code {code}):\n{self.log_tail()}")
 
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -47,6 +48,7 @@ def bots(
     cluster: Cluster, namespace: str, operator: LocalOperator, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A namespace where the operator is running; its log is printed if the test fails."""
+    operator.assert_running()
     since = operator.log_offset()
     yield namespace
     print_operator_log_on_failure(request, operator)
@@ -147,9 +149,24 @@ def test_service_account_is_confined_to_what_the_chart_grants(
     # no RBAC, no other kinds of workloads.
     assert not can_i("delete", "deployments", "-n", "default")
     assert not can_i("delete", "secrets", "-n", "default")
+    assert can_i("watch", "pods", "-A")
     assert not can_i("create", "pods", "-n", "default")
+    assert not can_i("delete", "pods", "-n", "default")
     assert not can_i("create", "clusterrolebindings")
     assert not can_i("get", "statefulsets", "-n", "default")
+
+
+def test_operator_serves_liveness_and_prometheus_metrics_on_the_charts_ports(
+    operator_release: Release, operator: LocalOperator
+) -> None:
+    env = operator_release.container_env()
+    assert env["CHATBOT_OPERATOR_LIVENESS_PORT"] == "8081"
+    assert env["CHATBOT_OPERATOR_METRICS_PORT"] == "8082"
+    assert operator.metrics_port, "the chart enables metrics by default"
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as response:
+        body = response.read().decode()
+    assert response.status == 200
+    assert "# TYPE" in body
 
 
 # --- 2. apply the example, get, wait, explain ---------------------------------------------------------

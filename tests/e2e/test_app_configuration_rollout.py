@@ -1,0 +1,355 @@
+"""Settings from App Configuration on the real control plane (issue 6): the store's values reach
+the bot's ConfigMap; a changed value rolls the pods, an unchanged store rolls nothing; a store that
+is down turns `ConfigResolved` False (`StoreUnreachable`) while the last good ConfigMap and the
+Deployment stay as they were, and recovery is automatic. No secret reaches status, Events or the
+operator's log.
+
+The store is tests/support/appconfig_fake.py on 127.0.0.1 (plain http, HMAC-signed requests, as
+the SDK allows on loopback), read by the real azure-appconfiguration-provider in the operator
+process, which runs locally with the chart's ServiceAccount (operator_process.py) and checks every
+2 s which ChatBots are due; the ChatBots ask for the shortest refresh the CRD allows (30 s).
+
+Key Vault references are not covered here: the operator builds its SecretClient with the SDK's
+default API version, challenge-resource verification on and DefaultAzureCredential, none of which
+the operator process can point at a Key Vault on loopback (tests/integration/appconfig covers
+them with the resolver's KeyVaultOptions).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, condition, free_port, wait_until
+from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.support.appconfig_fake import FakeAppConfiguration
+
+SETTINGS_HASH = "chatbot-operator.io/settings-hash"
+PREFIX = "docs-assistant:"
+SECRET_NAME = "appconfig"
+REFRESH_INTERVAL = "30s"
+# One refresh interval, plus the operator's due-check period, the provider's timeout and a busy
+# machine.
+REFRESH_WAIT = 100.0
+
+
+@pytest.fixture(scope="module")
+def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
+    process = LocalOperator(
+        release=operator_release,
+        workdir=tmp_path_factory.mktemp("operator-appconfig"),
+        env_overrides={
+            "CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "2",
+            "CHATBOT_OPERATOR_APPCONFIG_TIMEOUT": "5",
+            # Not the chart's fixed port: another operator may be running on this machine.
+            "CHATBOT_OPERATOR_METRICS_PORT": str(free_port()),
+        },
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def store() -> Iterator[FakeAppConfiguration]:
+    fake = FakeAppConfiguration(page_size=2)
+    # Shared defaults without a label, this environment's values under `prd`, one unknown key.
+    fake.set(f"{PREFIX}model", "gpt-4o-mini")
+    fake.set(f"{PREFIX}maxTokens", "512")
+    fake.set(f"{PREFIX}colour", "teal")
+    fake.set(f"{PREFIX}model", "gpt-4o", label="prd")
+    fake.set(f"{PREFIX}temperature", "0.7", label="prd")
+    fake.set("support-bot:model", "gpt-3.5-turbo", label="prd")  # another app's key: not selected
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def bots(
+    cluster: Cluster,
+    namespace: str,
+    operator: LocalOperator,
+    store: FakeAppConfiguration,
+    request: pytest.FixtureRequest,
+) -> Iterator[str]:
+    """A namespace with the store's connection string Secret, where the operator is running.
+
+    Afterwards: no secret in the namespace's ChatBots or Events or in what the operator logged
+    during the test (d), and no RBAC refusal; the operator's log is printed if the test fails.
+    """
+    since = operator.log_offset()
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        SECRET_NAME,
+        "-n",
+        namespace,
+        f"--from-literal=connectionString={store.connection_string()}",
+    )
+    yield namespace
+    print_operator_log_on_failure(request, operator)
+    assert_no_secret_leaked(cluster, namespace, operator, since, store)
+    denials = operator.rbac_denials(since)
+    assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def appconfig_chatbot(corpus_repo: CorpusRepo) -> dict[str, Any]:
+    """examples/chatbot.yaml with its settings from the store (defaults, then `prd`)."""
+    chatbot: dict[str, Any] = yaml.safe_load(EXAMPLE_FILE.read_text())
+    chatbot["spec"]["replicas"] = 1
+    chatbot["spec"]["corpus"]["repo"] = corpus_repo.url
+    chatbot["spec"]["appConfiguration"] = {
+        "connectionStringSecretRef": {"name": SECRET_NAME, "key": "connectionString"},
+        "selectors": [
+            {"keyFilter": f"{PREFIX}*"},
+            {"keyFilter": f"{PREFIX}*", "labelFilter": "prd"},
+        ],
+        "trimKeyPrefixes": [PREFIX],
+        "refreshInterval": REFRESH_INTERVAL,
+    }
+    return chatbot
+
+
+def get_chatbot(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    chatbot: dict[str, Any] = cluster.get("chatbot", name, "-n", namespace)
+    return chatbot
+
+
+def bot_settings(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    """settings.json of the ChatBot's ConfigMap, parsed."""
+    config_map = cluster.get("configmap", f"{name}-config", "-n", namespace)
+    settings: dict[str, Any] = json.loads(config_map["data"]["settings.json"])
+    return settings
+
+
+def settings_hash(deployment: dict[str, Any]) -> str:
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+    return str(annotations.get(SETTINGS_HASH, ""))
+
+
+def replica_sets(cluster: Cluster, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    uid = deployment["metadata"]["uid"]
+    return [
+        rs
+        for rs in cluster.get("replicasets", "-n", namespace)["items"]
+        if any(ref["uid"] == uid for ref in rs["metadata"].get("ownerReferences", []))
+    ]
+
+
+def config_resolved(chatbot: dict[str, Any]) -> dict[str, Any]:
+    return condition(chatbot, "ConfigResolved") or {}
+
+
+def settled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
+    """The ChatBot once its latest generation is observed and Ready (the rollout is done)."""
+    chatbot = get_chatbot(cluster, namespace, name)
+    ready = condition(chatbot, "Ready") or {}
+    generation = chatbot["metadata"]["generation"]
+    if chatbot.get("status", {}).get("observedGeneration") == generation and ready.get("status") == "True":
+        return chatbot
+    return None
+
+
+def rolled_out(cluster: Cluster, namespace: str, name: str, wanted_hash: str) -> bool:
+    """Every replica runs a pod of the settings `wanted_hash`, and no other pod is left."""
+    deployment = cluster.get("deployment", name, "-n", namespace)
+    status = deployment.get("status", {})
+    replicas = deployment["spec"]["replicas"]
+    pods = cluster.get("pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={name}")["items"]
+    live = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
+    return (
+        settings_hash(deployment) == wanted_hash
+        and status.get("observedGeneration") == deployment["metadata"]["generation"]
+        and status.get("updatedReplicas") == replicas
+        and status.get("readyReplicas") == replicas
+        and status.get("replicas") == replicas
+        and len(live) == replicas
+        and all((pod["metadata"].get("annotations") or {}).get(SETTINGS_HASH) == wanted_hash for pod in live)
+    )
+
+
+def start_bot(cluster: Cluster, namespace: str, corpus_repo: CorpusRepo) -> tuple[str, dict[str, Any]]:
+    """Applies the ChatBot and waits until its settings are resolved and its pods run them."""
+    chatbot = appconfig_chatbot(corpus_repo)
+    name: str = chatbot["metadata"]["name"]
+    cluster.apply(chatbot, namespace=namespace)
+    resolved = wait_until(
+        "ConfigResolved=True",
+        lambda: (lambda c: c if config_resolved(c).get("status") == "True" else None)(
+            get_chatbot(cluster, namespace, name)
+        ),
+    )
+    wait_until("the ChatBot to be Ready", lambda: settled(cluster, namespace, name))
+    revision = resolved["status"]["config"]["revision"]
+    wait_until("the pods of the store's settings", lambda: rolled_out(cluster, namespace, name, revision))
+    deployment: dict[str, Any] = cluster.get("deployment", name, "-n", namespace)
+    return name, deployment
+
+
+def assert_no_secret_leaked(
+    cluster: Cluster, namespace: str, operator: LocalOperator, since: int, store: FakeAppConfiguration
+) -> None:
+    """(d) Neither the connection string nor its key is in the ChatBots (status included), the
+    namespace's Events, or what the operator logged since byte `since`."""
+    secrets = {"the connection string": store.connection_string(), "its Secret": store.secret}
+    places = {
+        "the ChatBots": cluster.kubectl("get", "chatbots", "-n", namespace, "-o", "json").stdout,
+        "the Events": cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
+        "the ConfigMaps": cluster.kubectl("get", "configmaps", "-n", namespace, "-o", "json").stdout,
+    }
+    with operator.log_path.open("rb") as log:
+        log.seek(since)
+        places["the operator's log"] = log.read().decode(errors="replace")
+    leaks = [
+        f"{what} in {where}"
+        for where, text in places.items()
+        for what, value in secrets.items()
+        if value in text
+    ]
+    assert not leaks, "secret leaked: " + ", ".join(leaks)
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+def test_store_values_reach_the_config_map_and_a_changed_value_rolls_the_pods(
+    cluster: Cluster, bots: str, store: FakeAppConfiguration, corpus_repo: CorpusRepo
+) -> None:
+    # (a) The store's values, the `prd` label winning over the defaults, App Configuration over spec.
+    name, deployment = start_bot(cluster, bots, corpus_repo)
+    chatbot = get_chatbot(cluster, bots, name)
+    resolved = config_resolved(chatbot)
+    assert resolved["status"] == "True", resolved
+    assert "colour" in resolved["message"], resolved
+    assert chatbot["status"]["config"]["unknownKeys"] == ["colour"]
+    settings = bot_settings(cluster, bots, name)
+    assert settings["model"] == "gpt-4o"  # `prd` over the unlabelled default; spec says gpt-4o-mini
+    assert settings["temperature"] == 0.7  # the store over spec.generation.temperature (0.2)
+    assert settings["max_tokens"] == 512  # the unlabelled default over spec.generation.maxTokens (800)
+    assert settings["top_p"] == 1  # not in the store: the spec's value
+    assert "colour" not in settings
+    first_hash = settings_hash(deployment)
+    assert first_hash == chatbot["status"]["config"]["revision"]
+    assert len(replica_sets(cluster, bots, deployment)) == 1
+
+    # (b) A value changes in the store: within a refresh the hash on the pod template changes and
+    # a new ReplicaSet rolls.
+    store.set(f"{PREFIX}temperature", "0.9", label="prd")
+    changed = time.monotonic()
+    rolled = wait_until(
+        "the settings hash on the pod template to change",
+        lambda: (lambda d: d if settings_hash(d) != first_hash else None)(
+            cluster.get("deployment", name, "-n", bots)
+        ),
+        timeout=REFRESH_WAIT,
+    )
+    noticed = time.monotonic() - changed
+    second_hash = settings_hash(rolled)
+    assert bot_settings(cluster, bots, name)["temperature"] == 0.9
+    wait_until("a second ReplicaSet", lambda: len(replica_sets(cluster, bots, deployment)) == 2)
+    wait_until("the pods of the new settings", lambda: rolled_out(cluster, bots, name, second_hash))
+    chatbot = wait_until("the ChatBot to settle", lambda: settled(cluster, bots, name))
+    assert chatbot["status"]["config"]["revision"] == second_hash
+    print(f"changed value noticed {noticed:.1f}s after the edit (refreshInterval {REFRESH_INTERVAL})")
+
+    # Unchanged store: after another refresh (resolvedAt moves) nothing rolls.
+    resolved_at = chatbot["status"]["config"]["resolvedAt"]
+    store.clear_requests()
+    wait_until(
+        "another App Configuration refresh (status.config.resolvedAt to move)",
+        lambda: get_chatbot(cluster, bots, name)["status"]["config"].get("resolvedAt") != resolved_at,
+        timeout=REFRESH_WAIT,
+    )
+    time.sleep(3)  # anything a refresh would write is written by now
+    assert any(request.status == 304 for request in store.requests), store.requests  # ETags at work
+    after = cluster.get("deployment", name, "-n", bots)
+    assert settings_hash(after) == second_hash
+    assert after["metadata"]["generation"] == rolled["metadata"]["generation"]
+    assert len(replica_sets(cluster, bots, after)) == 2
+
+
+def test_a_store_outage_keeps_the_last_good_settings_and_recovery_is_automatic(
+    cluster: Cluster, bots: str, store: FakeAppConfiguration, corpus_repo: CorpusRepo
+) -> None:
+    name, deployment = start_bot(cluster, bots, corpus_repo)
+    config_map = cluster.get("configmap", f"{name}-config", "-n", bots)
+    revision = get_chatbot(cluster, bots, name)["status"]["config"]["revision"]
+
+    # (c) The store goes down (every connection dropped unanswered) and a value changes meanwhile.
+    store.outage = True
+    down = time.monotonic()
+
+    def unreachable() -> dict[str, Any] | None:
+        chatbot = get_chatbot(cluster, bots, name)
+        resolved = config_resolved(chatbot)
+        return chatbot if resolved.get("status") == "False" else None
+
+    chatbot = wait_until("ConfigResolved=False", unreachable, timeout=REFRESH_WAIT)
+    noticed = time.monotonic() - down
+    resolved = config_resolved(chatbot)
+    assert resolved["reason"] == "StoreUnreachable", resolved
+    assert "127.0.0.1" in resolved["message"], resolved
+    store.set(f"{PREFIX}temperature", "1.5", label="prd")  # not seen while the store is down
+    time.sleep(10)  # several retries, all failing
+    assert config_resolved(get_chatbot(cluster, bots, name))["reason"] == "StoreUnreachable"
+    kept = cluster.get("configmap", f"{name}-config", "-n", bots)
+    assert kept["data"] == config_map["data"]
+    assert kept["metadata"]["resourceVersion"] == config_map["metadata"]["resourceVersion"]
+    during = cluster.get("deployment", name, "-n", bots)
+    assert during["metadata"]["generation"] == deployment["metadata"]["generation"]
+    assert settings_hash(during) == revision
+    assert len(replica_sets(cluster, bots, during)) == 1
+    print(f"outage noticed {noticed:.1f}s after the store went down")
+
+    # The store comes back: ConfigResolved=True again, and the value changed meanwhile rolls.
+    store.outage = False
+    up = time.monotonic()
+    wait_until(
+        "ConfigResolved=True again",
+        lambda: config_resolved(get_chatbot(cluster, bots, name)).get("status") == "True",
+        timeout=REFRESH_WAIT,
+    )
+    print(f"recovery noticed {time.monotonic() - up:.1f}s after the store came back")
+    wait_until(
+        "temperature 1.5 in the ConfigMap", lambda: bot_settings(cluster, bots, name)["temperature"] == 1.5
+    )
+    wait_until("a second ReplicaSet", lambda: len(replica_sets(cluster, bots, deployment)) == 2)
+    chatbot = wait_until("the ChatBot to settle", lambda: settled(cluster, bots, name))
+    assert chatbot["status"]["config"]["revision"] != revision
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="operator bug: Events from the refresh loop are never posted. refresh_due_chatbots "
+    "(handlers.py) runs outside Kopf's per-object processing, where kopf.event() needs "
+    "event_queue_loop_var; post_event raises LookupError and the operator logs "
+    "'Refreshing ChatBot <ns>/<name> failed' (status is patched, the Event is lost)",
+)
+def test_a_store_outage_found_by_a_refresh_is_recorded_in_an_event(
+    cluster: Cluster, bots: str, store: FakeAppConfiguration, corpus_repo: CorpusRepo
+) -> None:
+    name, _ = start_bot(cluster, bots, corpus_repo)
+    store.outage = True
+    wait_until(
+        "ConfigResolved=False with reason StoreUnreachable",
+        lambda: config_resolved(get_chatbot(cluster, bots, name)).get("reason") == "StoreUnreachable",
+        timeout=REFRESH_WAIT,
+    )
+    selector = f"involvedObject.name={name},reason=StoreUnreachable"
+    (event, *_) = wait_until(
+        "an Event with reason StoreUnreachable on the ChatBot",
+        lambda: cluster.get("events", "-n", bots, "--field-selector", selector)["items"],
+        timeout=30,
+    )
+    assert event["involvedObject"]["kind"] == "ChatBot"
+    assert event["type"] == "Warning"
+    assert "127.0.0.1" in event["message"]
