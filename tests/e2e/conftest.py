@@ -38,6 +38,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # A cold build of the control plane takes about 25 minutes: do it before the first test, where
+    # no per-test timeout applies (`make test-e2e` has already done it in `make tools`).
+    if any(Path(str(item.fspath)).is_relative_to(E2E_DIR) for item in session.items):
+        build_tools()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     # Remembered per phase so that fixtures can tell, at teardown, whether their test failed.
@@ -83,6 +90,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             print(f"hack/cluster.sh down failed:\n{down.stderr}", file=sys.stderr)
 
 
+@pytest.fixture(autouse=True)
+def control_plane_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test that used the cluster gets the tails of the components' logs in its report."""
+    yield
+    if "cluster" in request.fixturenames and failed_test(request):
+        cluster: Cluster = request.getfixturevalue("cluster")
+        print(f"===== control plane logs (test {request.node.nodeid} failed) =====", file=sys.stderr)
+        print(cluster.component_logs(), file=sys.stderr)
+
+
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace of the test's own, deleted afterwards (without waiting for it to go)."""
@@ -90,8 +107,6 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.kubectl("create", "namespace", name)
     yield name
     if failed_test(request):
-        print(f"===== control plane logs (test {request.node.nodeid} failed) =====", file=sys.stderr)
-        print(cluster.component_logs(), file=sys.stderr)
         for what in (
             ("get", "all,chatbots", "-o", "wide"),
             ("get", "chatbots", "-o", "yaml"),
