@@ -143,3 +143,33 @@ def test_a_valid_minimal_spec_passes() -> None:
         "spec": {"systemPrompt": "You help."},
     }
     assert validation_errors(copy.deepcopy(document)) == []
+
+
+SCHEMA_KEYWORDS = {
+    "type", "format", "description", "properties", "items", "required", "enum", "default", "minimum",
+    "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern", "additionalProperties", "anyOf",
+    "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
+    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+}  # fmt: skip
+
+
+def test_every_schema_node_uses_only_openapi_keywords_and_text_descriptions() -> None:
+    # YAML flow mappings split an unquoted "description: a, b" into two keys; the API server then
+    # rejects the CRD or drops the text. Only a real API server noticed this before.
+    problems: list[str] = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for key in node:
+            if key not in SCHEMA_KEYWORDS:
+                problems.append(f"{path}: unknown keyword {key!r}")
+        if "description" in node and not (isinstance(node["description"], str) and node["description"]):
+            problems.append(f"{path}: description is {node['description']!r}")
+        for name, child in node.get("properties", {}).items():
+            walk(child, f"{path}.{name}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}{{}}")
+
+    walk(openapi_schema(), "")
+    assert problems == []
