@@ -27,6 +27,8 @@ CHILD_RESOURCES = (
     ("", "v1", "secrets"),
 )
 RETRY_DELAY_SECONDS = 10
+# A conflict means someone wrote the ChatBot since we read it: read again soon.
+CONFLICT_RETRY_DELAY_SECONDS = 1
 logger = logging.getLogger(__name__)
 
 
@@ -43,7 +45,8 @@ def _reconcile(reconciler: Reconciler, body: Mapping[str, Any]) -> None:
         RECONCILES.labels(outcome="error").inc()
         if error.retryable:
             # Conflicts, throttling and API hiccups: Kopf retries later, no sleeping here.
-            raise kopf.TemporaryError(f"Kubernetes API: {error}", delay=RETRY_DELAY_SECONDS) from error
+            delay = CONFLICT_RETRY_DELAY_SECONDS if error.status == 409 else RETRY_DELAY_SECONDS
+            raise kopf.TemporaryError(f"Kubernetes API: {error}", delay=delay) from error
         raise
 
 

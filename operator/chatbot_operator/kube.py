@@ -139,12 +139,24 @@ class KubeClient:
             content_type=APPLY_CONTENT_TYPE,
         )
 
-    def patch_status(self, path: ResourcePath, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    def patch_status(
+        self,
+        path: ResourcePath,
+        namespace: str,
+        name: str,
+        status: Mapping[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> None:
+        """Merge-patch the status; with a resourceVersion, only if nobody wrote since (else 409)."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         self._request(
             "PATCH",
             path.item(namespace, name) + "/status",
             query={"fieldManager": FIELD_MANAGER},
-            body={"status": status},
+            body=body,
             content_type=MERGE_CONTENT_TYPE,
         )
 

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 MAX_SYSTEM_PROMPT_BYTES = 256 * 1024
 LLM_KEY_IN_OWNED_SECRET = "llmApiKey"
+STATUS_CONFLICT_ATTEMPTS = 5
 
 EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 
@@ -195,13 +196,25 @@ class Reconciler:
     def update_status_from_deployment(self, namespace: str, name: str, deployment: Mapping[str, Any]) -> None:
         """A Deployment changed: reflect its replicas and rollout in the owner's status.
 
-        The owner is read fresh, not from a cache: a stale copy would report stale conditions.
+        Two writers share the status (this and the reconcile), so each writes only over the version
+        it read; on a conflict this one reads the owner again, as client-go's RetryOnConflict does.
         """
-        chatbot = self.kube.get(CHATBOTS, namespace, name)
-        if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
-            return
-        corpus_obs, config_obs = _observations_from_status(chatbot.get("status") or {})
-        self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
+        for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
+            chatbot = self.kube.get(CHATBOTS, namespace, name)
+            if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
+                return
+            previous = chatbot.get("status") or {}
+            known = {c.get("type") for c in previous.get("conditions") or []}
+            if not {CORPUS_SYNCED, CONFIG_RESOLVED} <= known:
+                return  # the reconcile has not reported yet; it reads the Deployment itself
+            corpus_obs, config_obs = _observations_from_status(previous)
+            try:
+                self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
+                return
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+        logger.warning("Status of ChatBot %s/%s kept changing; the next event updates it", namespace, name)
 
     def report_corpus_failure(self, namespace: str, name: str, pod: Mapping[str, Any]) -> None:
         """A bot pod's corpus init container failed: say why on the ChatBot, against that commit."""
@@ -518,7 +531,9 @@ class Reconciler:
             return
         # Keys we no longer report are removed explicitly: a merge patch keeps what it does not name.
         patch = {**{key: None for key in old if key not in status}, **status}
-        self.kube.patch_status(CHATBOTS, owner.namespace, owner.name, patch)
+        self.kube.patch_status(
+            CHATBOTS, owner.namespace, owner.name, patch, resource_version=metadata.get("resourceVersion")
+        )
         for condition in list_transitions(previous.get("conditions") or [], conditions):
             event_type = (
                 "Warning" if condition["status"] == FALSE and condition["type"] != PROGRESSING else "Normal"

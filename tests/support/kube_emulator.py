@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp.web
 import kmock
 from kmock._internal import rendering
+from kmock._internal.k8s import KubernetesObjectConflictError
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 _versions = itertools.count(1)
@@ -33,10 +34,20 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                     self.objects[key] = created
                     await self._buses[request.resource].put({"type": "ADDED", "object": created})
             elif not missing and existing is not None:
+                self._check_precondition(existing, request)
                 self._bump(existing, request)
         elif request.action == kmock.action.CREATE and isinstance(request.data, dict):
             _stamp_new(request.data)
         return await super()._handle(request)
+
+    @staticmethod
+    def _check_precondition(existing: Any, request: rendering.Request) -> None:
+        """A patch that names a resourceVersion applies only to that version, as the API server does."""
+        changes = request.data if isinstance(request.data, dict) else {}
+        wanted = (changes.get("metadata") or {}).pop("resourceVersion", None)
+        current = existing.get("metadata", {}).get("resourceVersion")
+        if wanted is not None and wanted != current:
+            raise KubernetesObjectConflictError()
 
     @staticmethod
     def _bump(existing: Any, request: rendering.Request) -> None:
