@@ -34,7 +34,7 @@ pids+=($!)
 
 echo "--- the operator (python -m chatbot_operator), logs in .demo/operator.log"
 liveness_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS=10 CHATBOT_OPERATOR_LIVENESS_PORT=$liveness_port \
+CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS=10 CHATBOT_OPERATOR_LIVENESS_HOST=127.0.0.1 CHATBOT_OPERATOR_LIVENESS_PORT=$liveness_port \
   .venv/bin/python -m chatbot_operator >"$demo_dir/operator.log" 2>&1 &
 pids+=($!)
 

@@ -35,7 +35,7 @@ def main() -> None:
         # Kopf pauses every operator that sees a peer of equal priority; distinct random priorities
         # make the highest one active and the others warm standbys that take over when it goes.
         priority=random.randint(1, 1_000_000) if settings.peering else None,
-        liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
+        liveness_endpoint=f"http://{settings.liveness_host}:{settings.liveness_port}/healthz",
     )
 
 

@@ -23,6 +23,8 @@ class OperatorSettings:
     log_format: LogFormat = "text"
     bot_image: str = DEFAULT_BOT_IMAGE
     liveness_port: int = 8081
+    # 0.0.0.0 so the kubelet can probe the pod; local runs use 127.0.0.1.
+    liveness_host: str = "0.0.0.0"
     # Prometheus metrics; 0 (the default) serves none. The chart sets it when metrics are enabled.
     metrics_port: int = 0
     # How often each ChatBot is checked for a due corpus or App Configuration refresh (cheap, no API calls).
@@ -59,6 +61,9 @@ class OperatorSettings:
             "--liveness-port", default=env.get("liveness_port", "8081"), help="port of /healthz"
         )
         parser.add_argument(
+            "--liveness-host", default=env.get("liveness_host", "0.0.0.0"), help="address of /healthz"
+        )
+        parser.add_argument(
             "--metrics-port", default=env.get("metrics_port", "0"), help="port of /metrics; 0 serves none"
         )
         parser.add_argument(
@@ -87,6 +92,7 @@ class OperatorSettings:
             log_format=log_format,
             bot_image=args.bot_image,
             liveness_port=_parse_number(int, "liveness port", args.liveness_port),
+            liveness_host=args.liveness_host,
             metrics_port=_parse_port(args.metrics_port),
             refresh_check_seconds=_parse_number(float, "refresh check seconds", args.refresh_check_seconds),
             corpus_resolve_timeout=_parse_number(
