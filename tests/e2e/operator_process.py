@@ -110,6 +110,7 @@ class LocalOperator:
         env.update(self.release.container_env())
         env.update(self.env_overrides)
         env["CHATBOT_OPERATOR_LIVENESS_PORT"] = str(self.liveness_port)
+        env["CHATBOT_OPERATOR_LIVENESS_HOST"] = "127.0.0.1"  # a local process, not a pod: loopback only
         if "CHATBOT_OPERATOR_METRICS_PORT" in env:
             # The chart's port is for the pod; here it must not collide with anything on the machine.
             self.metrics_port = free_port()
