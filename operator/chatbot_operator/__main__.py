@@ -25,7 +25,7 @@ def main() -> None:
         sys.exit(f"chatbot-operator: {error}")
     configure_logging(settings)
     if settings.metrics_port:
-        serve_metrics(settings.metrics_port)
+        serve_metrics(settings.metrics_port, settings.liveness_host)
     kopf.run(
         registry=build_registry(settings),
         clusterwide=not settings.namespaces,

@@ -15,6 +15,6 @@ API_WRITES = Counter(
 )
 
 
-def serve_metrics(port: int) -> None:
-    """Expose /metrics on all interfaces (the chart's Service and NetworkPolicy decide who reads it)."""
-    start_http_server(port)
+def serve_metrics(port: int, host: str) -> None:
+    """Expose /metrics on `host` (in a pod, all interfaces: the chart's Service decides who reads it)."""
+    start_http_server(port, addr=host)
