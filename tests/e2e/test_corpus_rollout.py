@@ -151,6 +151,7 @@ def start_bot(cluster: Cluster, namespace: str, repo_url: str, commit: str) -> t
 # --- the tests ------------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(480)  # several bounded waits of a refresh interval each
 def test_a_moved_branch_rolls_the_pods_and_an_unmoved_one_does_not(
     cluster: Cluster, bots: str, git_server: GitServer
 ) -> None:
