@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
@@ -30,10 +30,6 @@ RETRY_DELAY_SECONDS = 10
 # A conflict means someone wrote the ChatBot since we read it: read again soon.
 CONFLICT_RETRY_DELAY_SECONDS = 1
 logger = logging.getLogger(__name__)
-
-
-def post_event(body: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
-    kopf.event(cast(kopf.Body, body), type=event_type, reason=reason, message=message)
 
 
 def _reconcile(reconciler: Reconciler, body: Mapping[str, Any]) -> None:
@@ -106,9 +102,10 @@ def build_registry(
         settings.peering.standalone = not operator_settings.peering
         if operator_settings.peering:
             settings.peering.name = operator_settings.peering
-        reconciler = Reconciler(
-            kube or KubeClient.from_environment(), operator_settings, post_event=post_event
-        )
+        client = kube or KubeClient.from_environment()
+        # Events go through our own client: the refresh loop runs outside Kopf's per-object tasks,
+        # where kopf.event() has no queue to post to.
+        reconciler = Reconciler(client, operator_settings, post_event=client.post_event)
         memo.reconciler = reconciler
         # One loop refreshes every ChatBot whose corpus or App Configuration is due. Not a Kopf
         # timer: timers put a finalizer on every ChatBot, and deletion must not depend on us.

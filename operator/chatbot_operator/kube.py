@@ -5,9 +5,11 @@ plain-dict code, and because it skips a costly model round-trip for every object
 """
 
 import json
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -41,6 +43,7 @@ CONFIG_MAPS: Final = ResourcePath("v1", "configmaps")
 SECRETS: Final = ResourcePath("v1", "secrets")
 PODS: Final = ResourcePath("v1", "pods")
 CHATBOTS: Final = ResourcePath(f"{GROUP}/{VERSION}", PLURAL)
+EVENTS: Final = ResourcePath("v1", "events")
 
 PATHS_BY_KIND: Final = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
@@ -139,6 +142,10 @@ class KubeClient:
             content_type=APPLY_CONTENT_TYPE,
         )
 
+    def post_event(self, involved: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
+        event = build_event(involved, event_type, reason, message, datetime.now(UTC))
+        self._request("POST", EVENTS.collection(event["metadata"]["namespace"]), body=event)
+
     def patch_status(
         self,
         path: ResourcePath,
@@ -159,6 +166,35 @@ class KubeClient:
             body=body,
             content_type=MERGE_CONTENT_TYPE,
         )
+
+
+def build_event(
+    involved: Mapping[str, Any], event_type: str, reason: str, message: str, now: datetime
+) -> dict[str, Any]:
+    """A core/v1 Event about `involved`, as `kubectl describe` and `kubectl get events` show it."""
+    metadata = involved["metadata"]
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion", f"{GROUP}/{VERSION}"),
+            "kind": involved.get("kind", "ChatBot"),
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata.get("uid", ""),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": socket.gethostname(),
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
 
 
 def _build_error(status: int, data: bytes) -> KubeError:

@@ -341,13 +341,6 @@ def test_a_store_outage_keeps_the_last_good_settings_and_recovery_is_automatic(
     assert chatbot["status"]["config"]["revision"] != revision
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug: Events from the refresh loop are never posted. refresh_due_chatbots "
-    "(handlers.py) runs outside Kopf's per-object processing, where kopf.event() needs "
-    "event_queue_loop_var; post_event raises LookupError and the operator logs "
-    "'Refreshing ChatBot <ns>/<name> failed' (status is patched, the Event is lost)",
-)
 def test_a_store_outage_found_by_a_refresh_is_recorded_in_an_event(
     cluster: Cluster, bots: str, store: FakeAppConfiguration, corpus_repo: CorpusRepo
 ) -> None:
