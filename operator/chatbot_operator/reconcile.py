@@ -53,6 +53,8 @@ class ConfigObservation:
     revision: str | None = None
     resolved_at: str | None = None
     unknown_keys: tuple[str, ...] = ()
+    # The model the bot runs, after App Configuration (kubectl get shows it).
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -504,6 +506,9 @@ class Reconciler:
             "endpoint": builders.service_endpoint(owner, spec),
             "conditions": conditions,
         }
+        model = config_obs.model or previous.get("model") or spec.get("model")
+        if model:
+            status["model"] = model
         if corpus_obs.commit:
             status["corpus"] = {
                 "commit": corpus_obs.commit,
@@ -581,5 +586,6 @@ def _observations_from_status(status: Mapping[str, Any]) -> tuple[CorpusObservat
         seen_config.get("revision"),
         seen_config.get("resolvedAt"),
         tuple(seen_config.get("unknownKeys", ())),
+        status.get("model"),
     )
     return corpus_obs, config_obs

@@ -61,6 +61,7 @@ async def test_create_makes_owned_deployment_service_and_config_map(cluster: Clu
     assert body is not None
     assert body["status"]["endpoint"] == "http://docs-assistant.docs.svc:80"
     assert body["status"]["ready"] == "0/2"
+    assert body["status"]["model"] == "gpt-4o-mini"  # the MODEL column
 
 
 async def test_deployment_becoming_ready_turns_the_chatbot_ready(cluster: Cluster) -> None:
