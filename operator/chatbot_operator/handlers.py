@@ -60,7 +60,7 @@ async def refresh_due_chatbots(
                 if body["metadata"].get("deletionTimestamp") or not reconciler.refresh_is_due(body):
                     continue
                 try:
-                    await asyncio.to_thread(reconciler.reconcile, body)
+                    await asyncio.to_thread(reconciler.reconcile_latest, *key)
                 except Exception:
                     # The next round retries; one broken ChatBot must not stop the others' refresh.
                     logger.exception("Refreshing ChatBot %s/%s failed", *key)
@@ -161,7 +161,7 @@ def build_registry(
             reconciler: Reconciler = memo.reconciler
             if event["type"] == "DELETED":
                 if not chatbot["metadata"].get("deletionTimestamp"):
-                    _reconcile(reconciler, chatbot)  # deleted by hand: put it back
+                    reconciler.reconcile_latest(*key)  # deleted by hand: put it back
                 return
             try:
                 reconciler.repair_child(dict(body))

@@ -68,6 +68,10 @@ class CorpusObservation:
     fetch_failure: Mapping[str, str] | None = None
 
 
+# What a watcher concluded: corpus and settings observations, and the Deployment to report.
+_Observed = tuple[CorpusObservation, ConfigObservation, Mapping[str, Any] | None]
+
+
 @dataclass
 class _Settings:
     """Everything the ConfigMap, the Secret and the pod template's hash are made of."""
@@ -158,6 +162,26 @@ class Reconciler:
             deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], owner.namespace, owner.name)
         self._write_status(body, deployment, corpus_obs, config_obs, apply_error, now)
 
+    def reconcile_latest(self, namespace: str, name: str) -> None:
+        """Reconcile from a fresh read, again on a conflict (someone wrote the ChatBot meanwhile).
+
+        For callers outside Kopf's handlers (the refresh loop), whose copy may be stale and who have
+        no Kopf retry behind them.
+        """
+        for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
+            chatbot = self.kube.get(CHATBOTS, namespace, name)
+            if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
+                return
+            try:
+                self.reconcile(chatbot)
+                return
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+        logger.warning(
+            "ChatBot %s/%s kept changing while refreshing; the next round retries", namespace, name
+        )
+
     def refresh_is_due(self, body: Mapping[str, Any]) -> bool:
         """Whether the refresh loop should reconcile: a corpus, prompt or App Configuration read is due."""
         spec, status = body.get("spec", {}), body.get("status") or {}
@@ -196,27 +220,17 @@ class Reconciler:
             self._appconfig_cache.forget(f"{namespace}/{name}")
 
     def update_status_from_deployment(self, namespace: str, name: str, deployment: Mapping[str, Any]) -> None:
-        """A Deployment changed: reflect its replicas and rollout in the owner's status.
+        """A Deployment changed: reflect its replicas and rollout in the owner's status."""
 
-        Two writers share the status (this and the reconcile), so each writes only over the version
-        it read; on a conflict this one reads the owner again, as client-go's RetryOnConflict does.
-        """
-        for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
-            chatbot = self.kube.get(CHATBOTS, namespace, name)
-            if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
-                return
+        def observe(chatbot: Mapping[str, Any]) -> _Observed | None:
             previous = chatbot.get("status") or {}
             known = {c.get("type") for c in previous.get("conditions") or []}
             if not {CORPUS_SYNCED, CONFIG_RESOLVED} <= known:
-                return  # the reconcile has not reported yet; it reads the Deployment itself
+                return None  # the reconcile has not reported yet; it reads the Deployment itself
             corpus_obs, config_obs = _observations_from_status(previous)
-            try:
-                self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
-                return
-            except KubeError as error:
-                if error.status != 409:
-                    raise
-        logger.warning("Status of ChatBot %s/%s kept changing; the next event updates it", namespace, name)
+            return corpus_obs, config_obs, deployment
+
+        self._update_status(namespace, name, observe)
 
     def report_corpus_failure(self, namespace: str, name: str, pod: Mapping[str, Any]) -> None:
         """A bot pod's corpus init container failed: say why on the ChatBot, against that commit."""
@@ -224,21 +238,46 @@ class Reconciler:
         commit = (pod.get("metadata", {}).get("annotations") or {}).get(naming.ANNOTATION_CORPUS_COMMIT)
         if failure is None or not commit:
             return
-        chatbot = self.kube.get(CHATBOTS, namespace, name)
-        if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
-            return
-        corpus_spec = chatbot.get("spec", {}).get("corpus")
-        corpus_obs, config_obs = _observations_from_status(chatbot.get("status") or {})
-        if not corpus_spec or corpus_obs.commit != commit:
-            return  # a pod of an older commit; the current one is what status describes
-        record = {"commit": commit, "reason": failure.reason, "message": failure.message,
-                  "source": _corpus_source(corpus_spec)}  # fmt: skip
-        corpus_obs = CorpusObservation(
-            Condition(FALSE, failure.reason, failure.message),
-            corpus_obs.commit, corpus_obs.repo, corpus_obs.ref, corpus_obs.checked_at, record,
-        )  # fmt: skip
-        deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], namespace, name)
-        self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
+
+        def observe(chatbot: Mapping[str, Any]) -> _Observed | None:
+            corpus_spec = chatbot.get("spec", {}).get("corpus")
+            corpus_obs, config_obs = _observations_from_status(chatbot.get("status") or {})
+            if not corpus_spec or corpus_obs.commit != commit:
+                return None  # a pod of an older commit; the current one is what status describes
+            record = {"commit": commit, "reason": failure.reason, "message": failure.message,
+                      "source": _corpus_source(corpus_spec)}  # fmt: skip
+            corpus_obs = CorpusObservation(
+                Condition(FALSE, failure.reason, failure.message),
+                corpus_obs.commit, corpus_obs.repo, corpus_obs.ref, corpus_obs.checked_at, record,
+            )  # fmt: skip
+            deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], namespace, name)
+            return corpus_obs, config_obs, deployment
+
+        self._update_status(namespace, name, observe)
+
+    def _update_status(
+        self, namespace: str, name: str, observe: Callable[[Mapping[str, Any]], _Observed | None]
+    ) -> None:
+        """Write a status computed from a fresh read of the owner; read again on a conflict.
+
+        Several writers share the status (watchers and the reconcile), so each writes only over the
+        version it read, as client-go's RetryOnConflict does.
+        """
+        for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
+            chatbot = self.kube.get(CHATBOTS, namespace, name)
+            if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
+                return
+            observed = observe(chatbot)
+            if observed is None:
+                return
+            corpus_obs, config_obs, deployment = observed
+            try:
+                self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
+                return
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+        logger.warning("Status of ChatBot %s/%s kept changing; the next event updates it", namespace, name)
 
     # ---- inputs ----------------------------------------------------------------------
 

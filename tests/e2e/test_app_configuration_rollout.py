@@ -27,9 +27,9 @@ import yaml
 
 from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, condition, free_port, wait_until
 from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.rollouts import SETTINGS_HASH, get_chatbot, replica_sets, rolled_out, settled
 from tests.support.appconfig_fake import FakeAppConfiguration
 
-SETTINGS_HASH = "chatbot-operator.io/settings-hash"
 PREFIX = "docs-assistant:"
 SECRET_NAME = "appconfig"
 REFRESH_INTERVAL = "30s"
@@ -119,11 +119,6 @@ def appconfig_chatbot(corpus_repo: CorpusRepo) -> dict[str, Any]:
     return chatbot
 
 
-def get_chatbot(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    chatbot: dict[str, Any] = cluster.get("chatbot", name, "-n", namespace)
-    return chatbot
-
-
 def bot_settings(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     """settings.json of the ChatBot's ConfigMap, parsed."""
     config_map = cluster.get("configmap", f"{name}-config", "-n", namespace)
@@ -136,45 +131,8 @@ def settings_hash(deployment: dict[str, Any]) -> str:
     return str(annotations.get(SETTINGS_HASH, ""))
 
 
-def replica_sets(cluster: Cluster, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    uid = deployment["metadata"]["uid"]
-    return [
-        rs
-        for rs in cluster.get("replicasets", "-n", namespace)["items"]
-        if any(ref["uid"] == uid for ref in rs["metadata"].get("ownerReferences", []))
-    ]
-
-
 def config_resolved(chatbot: dict[str, Any]) -> dict[str, Any]:
     return condition(chatbot, "ConfigResolved") or {}
-
-
-def settled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
-    """The ChatBot once its latest generation is observed and Ready (the rollout is done)."""
-    chatbot = get_chatbot(cluster, namespace, name)
-    ready = condition(chatbot, "Ready") or {}
-    generation = chatbot["metadata"]["generation"]
-    if chatbot.get("status", {}).get("observedGeneration") == generation and ready.get("status") == "True":
-        return chatbot
-    return None
-
-
-def rolled_out(cluster: Cluster, namespace: str, name: str, wanted_hash: str) -> bool:
-    """Every replica runs a pod of the settings `wanted_hash`, and no other pod is left."""
-    deployment = cluster.get("deployment", name, "-n", namespace)
-    status = deployment.get("status", {})
-    replicas = deployment["spec"]["replicas"]
-    pods = cluster.get("pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={name}")["items"]
-    live = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
-    return (
-        settings_hash(deployment) == wanted_hash
-        and status.get("observedGeneration") == deployment["metadata"]["generation"]
-        and status.get("updatedReplicas") == replicas
-        and status.get("readyReplicas") == replicas
-        and status.get("replicas") == replicas
-        and len(live) == replicas
-        and all((pod["metadata"].get("annotations") or {}).get(SETTINGS_HASH) == wanted_hash for pod in live)
-    )
 
 
 def start_bot(cluster: Cluster, namespace: str, corpus_repo: CorpusRepo) -> tuple[str, dict[str, Any]]:
@@ -190,7 +148,10 @@ def start_bot(cluster: Cluster, namespace: str, corpus_repo: CorpusRepo) -> tupl
     )
     wait_until("the ChatBot to be Ready", lambda: settled(cluster, namespace, name))
     revision = resolved["status"]["config"]["revision"]
-    wait_until("the pods of the store's settings", lambda: rolled_out(cluster, namespace, name, revision))
+    wait_until(
+        "the pods of the store's settings",
+        lambda: rolled_out(cluster, namespace, name, SETTINGS_HASH, revision),
+    )
     deployment: dict[str, Any] = cluster.get("deployment", name, "-n", namespace)
     return name, deployment
 
@@ -259,7 +220,9 @@ def test_store_values_reach_the_config_map_and_a_changed_value_rolls_the_pods(
     second_hash = settings_hash(rolled)
     assert bot_settings(cluster, bots, name)["temperature"] == 0.9
     wait_until("a second ReplicaSet", lambda: len(replica_sets(cluster, bots, deployment)) == 2)
-    wait_until("the pods of the new settings", lambda: rolled_out(cluster, bots, name, second_hash))
+    wait_until(
+        "the pods of the new settings", lambda: rolled_out(cluster, bots, name, SETTINGS_HASH, second_hash)
+    )
     wait_until("the ChatBot to settle", lambda: settled(cluster, bots, name))
     # The status names the revision the pods run, promptly: not a refresh interval later, as when
     # the rollout's Deployment event wrote status from a stale read over the refresh's own write

@@ -17,9 +17,16 @@ import yaml
 
 from tests.e2e.cluster import EXAMPLE_FILE, Cluster, condition, free_port, wait_until
 from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.rollouts import (
+    CORPUS_COMMIT,
+    get_chatbot,
+    replica_sets,
+    rolled_out,
+    settled,
+    template_annotations,
+)
 from tests.support.gitserver import GitServer, running_git_server
 
-CORPUS_COMMIT = "chatbot-operator.io/corpus-commit"
 REFRESH_INTERVAL = "30s"
 # One refresh interval, plus the operator's due-check period, the lookup and a busy machine.
 REFRESH_WAIT = 90.0
@@ -82,55 +89,9 @@ def corpus_chatbot(repo_url: str) -> dict[str, Any]:
     return chatbot
 
 
-def get_chatbot(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    chatbot: dict[str, Any] = cluster.get("chatbot", name, "-n", namespace)
-    return chatbot
-
-
-def template_annotations(deployment: dict[str, Any]) -> dict[str, str]:
-    annotations: dict[str, str] = deployment["spec"]["template"]["metadata"].get("annotations") or {}
-    return annotations
-
-
-def replica_sets(cluster: Cluster, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
-    uid = deployment["metadata"]["uid"]
-    return [
-        rs
-        for rs in cluster.get("replicasets", "-n", namespace)["items"]
-        if any(ref["uid"] == uid for ref in rs["metadata"].get("ownerReferences", []))
-    ]
-
-
 def corpus_status(chatbot: dict[str, Any]) -> dict[str, Any]:
     corpus: dict[str, Any] = chatbot.get("status", {}).get("corpus") or {}
     return corpus
-
-
-def settled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
-    """The ChatBot once its latest generation is observed and Ready (the rollout is done)."""
-    chatbot = get_chatbot(cluster, namespace, name)
-    ready = condition(chatbot, "Ready") or {}
-    generation = chatbot["metadata"]["generation"]
-    if chatbot.get("status", {}).get("observedGeneration") == generation and ready.get("status") == "True":
-        return chatbot
-    return None
-
-
-def rolled_out(cluster: Cluster, namespace: str, name: str, commit: str) -> bool:
-    """Every replica runs a pod of `commit`, and no pod of another commit is left."""
-    deployment = cluster.get("deployment", name, "-n", namespace)
-    status = deployment.get("status", {})
-    replicas = deployment["spec"]["replicas"]
-    pods = cluster.get("pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={name}")["items"]
-    live = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
-    return (
-        status.get("observedGeneration") == deployment["metadata"]["generation"]
-        and status.get("updatedReplicas") == replicas
-        and status.get("readyReplicas") == replicas
-        and status.get("replicas") == replicas
-        and len(live) == replicas
-        and all((pod["metadata"].get("annotations") or {}).get(CORPUS_COMMIT) == commit for pod in live)
-    )
 
 
 def start_bot(cluster: Cluster, namespace: str, repo_url: str, commit: str) -> tuple[str, dict[str, Any]]:
@@ -143,7 +104,10 @@ def start_bot(cluster: Cluster, namespace: str, repo_url: str, commit: str) -> t
         lambda: corpus_status(get_chatbot(cluster, namespace, name)).get("commit") == commit,
     )
     wait_until("the ChatBot to be Ready", lambda: settled(cluster, namespace, name))
-    wait_until(f"the pods of commit {commit[:7]}", lambda: rolled_out(cluster, namespace, name, commit))
+    wait_until(
+        f"the pods of commit {commit[:7]}",
+        lambda: rolled_out(cluster, namespace, name, CORPUS_COMMIT, commit),
+    )
     deployment: dict[str, Any] = cluster.get("deployment", name, "-n", namespace)
     return name, deployment
 
@@ -178,7 +142,9 @@ def test_a_moved_branch_rolls_the_pods_and_an_unmoved_one_does_not(
     )
     noticed = time.monotonic() - pushed
     wait_until("a second ReplicaSet", lambda: len(replica_sets(cluster, bots, deployment)) == 2)
-    wait_until(f"the pods of commit {second[:7]}", lambda: rolled_out(cluster, bots, name, second))
+    wait_until(
+        f"the pods of commit {second[:7]}", lambda: rolled_out(cluster, bots, name, CORPUS_COMMIT, second)
+    )
     rolled = cluster.get("deployment", name, "-n", bots)
     assert template_annotations(rolled)[CORPUS_COMMIT] == second
     assert rolled["metadata"]["generation"] > deployment["metadata"]["generation"]
