@@ -1,6 +1,6 @@
 """Kopf handlers: thin adapters from events to the one reconcile path.
 
-Handlers are registered on a registry built for given operator settings (the refresh timer's
+Handlers are registered on a registry built for given operator settings (the refresh loop's
 interval is a setting), so tests can run the operator in-process with their own settings.
 """
 

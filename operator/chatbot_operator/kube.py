@@ -6,7 +6,6 @@ plain-dict code, and because it skips a costly model round-trip for every object
 
 import json
 import socket
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,8 +71,6 @@ class KubeClient:
     def __init__(self, api_client: client.ApiClient, *, timeout: float = 30.0) -> None:
         self._api = api_client
         self._timeout = timeout
-        self.writes = 0  # counted so tests and benchmarks can prove a no-op makes no writes
-        self._lock = threading.Lock()
 
     @classmethod
     def from_environment(cls) -> "KubeClient":
@@ -106,8 +103,6 @@ class KubeClient:
             auth_settings=["BearerToken"],
         )
         if method != "GET":
-            with self._lock:
-                self.writes += 1
             API_WRITES.labels(verb=method).inc()
         response = self._api.call_api(
             method, url, header_params=headers, body=body, _request_timeout=self._timeout

@@ -1,6 +1,6 @@
 """The one reconcile path: gather inputs, converge the children, report status.
 
-Every entry point (resume, create, update, the refresh timer, a child's event) ends here, and
+Every entry point (resume, create, update, the refresh loop, a child's event) ends here, and
 every step is idempotent: a ChatBot whose children and status already match writes nothing.
 """
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, condition, free_port, wait_until
+from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, condition, wait_until
 from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
 from tests.e2e.rollouts import SETTINGS_HASH, get_chatbot, replica_sets, rolled_out, settled
 from tests.support.appconfig_fake import FakeAppConfiguration
@@ -46,8 +46,6 @@ def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory
         env_overrides={
             "CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "2",
             "CHATBOT_OPERATOR_APPCONFIG_TIMEOUT": "5",
-            # Not the chart's fixed port: another operator may be running on this machine.
-            "CHATBOT_OPERATOR_METRICS_PORT": str(free_port()),
         },
     )
     process.start()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.cluster import EXAMPLE_FILE, Cluster, condition, free_port, wait_until
+from tests.e2e.cluster import EXAMPLE_FILE, Cluster, condition, wait_until
 from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
 from tests.e2e.rollouts import (
     CORPUS_COMMIT,
@@ -39,8 +39,6 @@ def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory
         workdir=tmp_path_factory.mktemp("operator-corpus"),
         env_overrides={
             "CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "2",
-            # Not the chart's fixed port: another operator may be running on this machine.
-            "CHATBOT_OPERATOR_METRICS_PORT": str(free_port()),
         },
     )
     process.start()
