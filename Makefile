@@ -60,3 +60,9 @@ cluster-down: ## stop every process `make cluster` started
 demo: venv tools ## local control plane + chart + operator + example bot you can chat with
 	hack/demo.sh
 # --- end demo ---
+
+# --- benchmarks (benchmarks/, docs/benchmarks.md) ---
+# --- end benchmarks ---
+
+# --- reliability (docs/reliability.md) ---
+# --- end reliability ---
