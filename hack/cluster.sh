@@ -205,6 +205,13 @@ cmd_up() {
     --unsafe-no-fsync --log-level=warn
   wait_for "etcd health" curl -fsS "http://127.0.0.1:${etcd_port}/health"
 
+  # Every write and who made it, at Metadata level (no bodies, so no Secret values): how the
+  # operator benchmark counts the operator's own API writes (benchmarks/operator_scale.py).
+  mkdir -p "${RUN_DIR}/audit"
+  printf '%s\n' 'apiVersion: audit.k8s.io/v1' 'kind: Policy' 'omitStages: [RequestReceived]' \
+    'rules:' '- {level: None, verbs: [get, list, watch]}' '- {level: Metadata}' \
+    >"${RUN_DIR}/audit/policy.yaml"
+
   local server="https://127.0.0.1:${api_port}"
   start kube-apiserver "${BIN_DIR}/kube-apiserver" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="${api_port}" \
@@ -225,6 +232,9 @@ cmd_up() {
     --service-account-signing-key-file="${pki}/sa.key" \
     --service-cluster-ip-range="${SERVICE_CIDR}" \
     --endpoint-reconciler-type=none \
+    --audit-policy-file="${RUN_DIR}/audit/policy.yaml" \
+    --audit-log-path="${RUN_DIR}/audit/audit.log" \
+    --audit-log-format=json \
     --allow-privileged=false
   write_kubeconfig "${KUBECONFIG_PATH}" "${server}" "${pki}" admin
   wait_for "kube-apiserver /readyz" "${BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG_PATH}" \
