@@ -5,6 +5,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
+from chatbot_operator import network_policy
+
 ENV_PREFIX: Final = "CHATBOT_OPERATOR_"
 DEFAULT_BOT_IMAGE: Final = "ghcr.io/chatbot-operator/bot:0.1.0"
 
@@ -31,8 +33,17 @@ class OperatorSettings:
     refresh_check_seconds: float = 30.0
     corpus_resolve_timeout: float = 20.0
     appconfig_timeout: float = 15.0
+    # Key Vault references. Empty api version: the SDK's default. A CA bundle: for vaults behind a
+    # TLS-inspecting proxy or a private endpoint with a private CA. Challenge-resource verification
+    # guards against a vault URL that hands the token to another host; only an emulator on loopback
+    # (which cannot live on *.vault.azure.net) needs it off.
+    keyvault_api_version: str = ""
+    keyvault_ca_bundle: str = ""
+    keyvault_verify_challenge_resource: bool = True
     # Standby replicas with Kopf peering; off for the default single replica with Recreate.
     peering: str = ""
+    # One NetworkPolicy per ChatBot when set (the chart's networkPolicy value); None creates none.
+    bot_network_policy: network_policy.BotNetworkPolicy | None = None
 
     @classmethod
     def from_sources(cls, environ: Mapping[str, str], argv: Sequence[str] = ()) -> "OperatorSettings":
@@ -74,9 +85,29 @@ class OperatorSettings:
         parser.add_argument("--corpus-resolve-timeout", default=env.get("corpus_resolve_timeout", "20"))
         parser.add_argument("--appconfig-timeout", default=env.get("appconfig_timeout", "15"))
         parser.add_argument(
+            "--keyvault-api-version",
+            default=env.get("keyvault_api_version", ""),
+            help="Key Vault REST API version for Key Vault references; empty uses the SDK's default",
+        )
+        parser.add_argument(
+            "--keyvault-ca-bundle",
+            default=env.get("keyvault_ca_bundle", ""),
+            help="PEM file of CAs to trust for Key Vault; empty trusts the system's",
+        )
+        parser.add_argument(
+            "--keyvault-verify-challenge-resource",
+            default=env.get("keyvault_verify_challenge_resource", "true"),
+            help="true (default) or false; false only for a Key Vault emulator",
+        )
+        parser.add_argument(
             "--peering",
             default=env.get("peering", ""),
             help="Kopf peering name for standby replicas; empty runs standalone",
+        )
+        parser.add_argument(
+            "--bot-network-policy",
+            default=env.get("bot_network_policy", ""),
+            help="JSON: the NetworkPolicy every bot gets (docs/helm-values.md); empty creates none",
         )
         args = parser.parse_args(list(argv))
 
@@ -99,11 +130,24 @@ class OperatorSettings:
                 float, "corpus resolve timeout", args.corpus_resolve_timeout
             ),
             appconfig_timeout=_parse_number(float, "App Configuration timeout", args.appconfig_timeout),
+            keyvault_api_version=args.keyvault_api_version.strip(),
+            keyvault_ca_bundle=args.keyvault_ca_bundle.strip(),
+            keyvault_verify_challenge_resource=_parse_bool(
+                "Key Vault challenge-resource verification", args.keyvault_verify_challenge_resource
+            ),
             peering=args.peering,
+            bot_network_policy=_parse_bot_network_policy(args.bot_network_policy),
         )
 
 
 T = TypeVar("T", int, float)
+
+
+def _parse_bot_network_policy(text: str) -> network_policy.BotNetworkPolicy | None:
+    try:
+        return network_policy.parse_bot_network_policy(text)
+    except network_policy.SettingsError as error:
+        raise SettingsError(str(error)) from None
 
 
 def _parse_port(text: str) -> int:
@@ -113,6 +157,15 @@ def _parse_port(text: str) -> int:
     if port > 65535:
         raise SettingsError(f"metrics port must be at most 65535, not {text!r}")
     return port
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {text!r}")
 
 
 def _parse_number(kind: type[T], name: str, text: str) -> T:

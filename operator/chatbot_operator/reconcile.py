@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatbot_operator import builders, corpus, naming
 from chatbot_operator.bot_settings import compute_settings_hash, render_bot_settings, serialize_settings
@@ -37,6 +37,9 @@ from chatbot_operator.status import (
     strip_volatile,
     summarize_ready,
 )
+
+if TYPE_CHECKING:  # the Azure SDKs are imported only when a ChatBot uses App Configuration
+    from chatbot_operator.appconfig import KeyVaultOptions
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +129,8 @@ class Reconciler:
         corpus_obs = self._resolve_corpus(owner, spec, previous.get("corpus") or {}, now)
 
         desired: dict[str, dict[str, Any]] = {"Service": builders.build_service(owner, spec)}
+        if self.settings.bot_network_policy is not None:
+            desired["NetworkPolicy"] = builders.build_network_policy(owner, self.settings.bot_network_policy)
         if resolved is not None:
             desired["ConfigMap"] = builders.build_config_map(owner, serialize_settings(resolved.values))
             if resolved.secrets:
@@ -147,7 +152,8 @@ class Reconciler:
 
         apply_error: Condition | None = None
         actual: dict[str, dict[str, Any] | None] = {}
-        for kind in ("ConfigMap", "Secret", "Service", "Deployment"):
+        # The policy first, so that no bot pod ever runs without it.
+        for kind in ("NetworkPolicy", "ConfigMap", "Secret", "Service", "Deployment"):
             if kind not in desired:
                 continue
             try:
@@ -403,7 +409,8 @@ class Reconciler:
                 )
         if self._appconfig_cache is None:
             self._appconfig_cache = appconfig.AppConfigurationCache(
-                startup_timeout=self.settings.appconfig_timeout
+                startup_timeout=self.settings.appconfig_timeout,
+                keyvault_options=keyvault_options(self.settings),
             )
         try:
             resolved = self._appconfig_cache.resolve(
@@ -585,6 +592,17 @@ class Reconciler:
             self.post_event(
                 body, event_type, condition["reason"], f"{condition['type']}: {condition['message']}"
             )
+
+
+def keyvault_options(settings: OperatorSettings) -> "KeyVaultOptions":
+    """How Key Vault references are read, from the operator's settings."""
+    from chatbot_operator.appconfig import KeyVaultOptions
+
+    return KeyVaultOptions(
+        api_version=settings.keyvault_api_version or None,
+        connection_verify=settings.keyvault_ca_bundle or True,
+        verify_challenge_resource=settings.keyvault_verify_challenge_resource,
+    )
 
 
 def _corpus_source(corpus_spec: Mapping[str, Any]) -> str:

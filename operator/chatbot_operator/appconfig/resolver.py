@@ -197,6 +197,13 @@ class _SecretResolver:
             detail = f"could not reach {identifier.vault_url}"
         except AzureError as error:
             detail = f"reading {secret} failed ({type(error).__name__})"
+        except ValueError:
+            # azure-keyvault raises ValueError when the vault's auth challenge names a resource
+            # outside the vault's own domain: it refuses to hand that host a token.
+            detail = (
+                f"{identifier.vault_url} asked for a token of another domain; the SDK refused to send "
+                "one (a vault must be on its cloud's Key Vault domain)"
+            )
         else:
             if value:
                 return value

@@ -48,6 +48,7 @@ def test_flags_override_the_environment() -> None:
         ({"CHATBOT_OPERATOR_LIVENESS_PORT": "http"}, "liveness port"),
         ({"CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "-1"}, "refresh check seconds"),
         ({"CHATBOT_OPERATOR_METRICS_PORT": "70000"}, "metrics port"),
+        ({"CHATBOT_OPERATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "maybe"}, "challenge-resource"),
         ({"CHATBOT_OPERATOR_NO_SUCH": "x"}, None),
     ],
 )
@@ -64,3 +65,28 @@ def test_metrics_can_be_turned_off_and_unknown_flags_are_refused() -> None:
     assert OperatorSettings.from_sources({"CHATBOT_OPERATOR_METRICS_PORT": "8082"}).metrics_port == 8082
     with pytest.raises(SystemExit):
         OperatorSettings.from_sources({}, ["--no-such-flag"])
+
+
+def test_key_vault_options_default_to_the_sdk_and_can_point_at_an_emulator() -> None:
+    from chatbot_operator.reconcile import keyvault_options
+
+    default = keyvault_options(OperatorSettings.from_sources({}))
+    assert (default.api_version, default.connection_verify, default.verify_challenge_resource) == (
+        None,
+        True,
+        True,
+    )
+    emulator = keyvault_options(
+        OperatorSettings.from_sources(
+            {
+                "CHATBOT_OPERATOR_KEYVAULT_API_VERSION": "7.6",
+                "CHATBOT_OPERATOR_KEYVAULT_CA_BUNDLE": "/etc/ssl/vault-ca.pem",
+                "CHATBOT_OPERATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
+            }
+        )
+    )
+    assert (emulator.api_version, emulator.connection_verify, emulator.verify_challenge_resource) == (
+        "7.6",
+        "/etc/ssl/vault-ca.pem",
+        False,
+    )
