@@ -12,6 +12,7 @@ from typing import Any
 from chatbot_operator import corpus, naming
 from chatbot_operator.api import API_VERSION, KIND
 from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
+from chatbot_operator.network_policy import BotNetworkPolicy, EgressRule
 from chatbot_server import contract
 
 CORPUS_VOLUME = "corpus"
@@ -257,6 +258,54 @@ def build_deployment(
         "kind": "Deployment",
         "metadata": _build_metadata(owner, naming.deployment_name(owner.name)),
         "spec": deployment_spec,
+    }
+
+
+def _build_egress_rule(rule: EgressRule) -> dict[str, Any]:
+    peer: dict[str, Any] = {}
+    if rule.cidr:
+        peer["ipBlock"] = {
+            "cidr": rule.cidr,
+            **({"except": list(rule.except_cidrs)} if rule.except_cidrs else {}),
+        }
+    if rule.namespace_selector is not None:
+        peer["namespaceSelector"] = dict(rule.namespace_selector)
+    if rule.pod_selector is not None:
+        peer["podSelector"] = dict(rule.pod_selector)
+    return {"to": [peer], "ports": [{"protocol": "TCP", "port": port} for port in rule.ports]}
+
+
+def build_network_policy(owner: Owner, policy: BotNetworkPolicy) -> dict[str, Any]:
+    """The bot pods' NetworkPolicy: DNS and the listed egress only; the bot port from chosen namespaces.
+
+    Both directions are listed in policyTypes, so whatever no rule allows is denied (the init
+    container included: it shares the pod's network).
+    """
+    sources: list[dict[str, Any]] = []
+    if policy.ingress_from_same_namespace:
+        sources.append({"podSelector": {}})
+    sources.extend({"namespaceSelector": dict(selector)} for selector in policy.ingress_namespace_selectors)
+    ingress: list[dict[str, Any]] = []
+    if sources:
+        ingress.append({"from": sources, "ports": [{"protocol": "TCP", "port": contract.PORT_NAME}]})
+    dns_peer = {
+        "namespaceSelector": dict(policy.dns_namespace_selector),
+        "podSelector": dict(policy.dns_pod_selector),
+    }
+    egress = [
+        {"to": [dns_peer], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        *(_build_egress_rule(rule) for rule in (*policy.llm_egress, *policy.extra_egress)),
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _build_metadata(owner, naming.network_policy_name(owner.name)),
+        "spec": {
+            "podSelector": {"matchLabels": naming.selector_labels(owner.name)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
     }
 
 

@@ -26,6 +26,8 @@ CHILD_RESOURCES = (
     ("", "v1", "configmaps"),
     ("", "v1", "secrets"),
 )
+# Watched only when the operator creates them: without the setting the chart grants no rights on them.
+NETWORK_POLICIES = ("networking.k8s.io", "v1", "networkpolicies")
 RETRY_DELAY_SECONDS = 10
 # A conflict means someone wrote the ChatBot since we read it: read again soon.
 CONFLICT_RETRY_DELAY_SECONDS = 1
@@ -81,6 +83,9 @@ def build_registry(
     operator_settings: OperatorSettings, kube: KubeClient | None = None
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    children: tuple[tuple[str, str, str], ...] = CHILD_RESOURCES
+    if operator_settings.bot_network_policy is not None:
+        children = (*children, NETWORK_POLICIES)
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -97,7 +102,7 @@ def build_registry(
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 30
         # Children are watched only through our label, filtered by the API server.
-        for group, _version, plural in (*CHILD_RESOURCES, ("", "v1", "pods")):
+        for group, _version, plural in (*children, ("", "v1", "pods")):
             settings.watching.label_selectors[group, plural] = MANAGED_SELECTOR
         settings.peering.standalone = not operator_settings.peering
         if operator_settings.peering:
@@ -144,7 +149,7 @@ def build_registry(
         # optional=True: no finalizer; children go with their owner through the garbage collector.
         memo.reconciler.forget(namespace or "", name)
 
-    for group, version, plural in CHILD_RESOURCES:
+    for group, version, plural in children:
 
         @kopf.on.event(
             group, version, plural, labels={naming.LABEL_MANAGED_BY: FIELD_MANAGER}, registry=registry

@@ -43,12 +43,14 @@ SECRETS: Final = ResourcePath("v1", "secrets")
 PODS: Final = ResourcePath("v1", "pods")
 CHATBOTS: Final = ResourcePath(f"{GROUP}/{VERSION}", PLURAL)
 EVENTS: Final = ResourcePath("v1", "events")
+NETWORK_POLICIES: Final = ResourcePath("networking.k8s.io/v1", "networkpolicies")
 
 PATHS_BY_KIND: Final = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
     ("v1", "Service"): SERVICES,
     ("v1", "ConfigMap"): CONFIG_MAPS,
     ("v1", "Secret"): SECRETS,
+    ("networking.k8s.io/v1", "NetworkPolicy"): NETWORK_POLICIES,
 }
 
 

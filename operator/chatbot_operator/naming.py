@@ -45,3 +45,7 @@ def config_map_name(name: str) -> str:
 
 def secret_name(name: str) -> str:
     return f"{name}-secrets"
+
+
+def network_policy_name(name: str) -> str:
+    return name
