@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as error:
         print(f"chatbot_server: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, _exit_drained)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -73,8 +76,14 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         access_log=args.access_log,
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=contract.DRAIN_SECONDS,
     )
+
+
+def _exit_drained(signum: int, _: object) -> None:
+    # uvicorn drains the open streams, then raises the signal it caught again; the shutdown was
+    # clean by then, and the exit status says so (SIGTERM's default would make it 143).
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,13 @@ PORT_ENV: Final = "CHATBOT_PORT"
 PORT: Final = 8080
 PORT_NAME: Final = "http"
 
+# Shutdown. The preStop hook keeps the pod serving while endpoints stop routing to it; on SIGTERM
+# the bot then stops accepting and lets open streams finish for up to DRAIN_SECONDS; the grace
+# period covers both, with a margin, before the kubelet's SIGKILL.
+PRE_STOP_SECONDS: Final = 5
+DRAIN_SECONDS: Final = 10
+TERMINATION_GRACE_SECONDS: Final = 30
+
 # Probe paths.
 LIVENESS_PATH: Final = "/healthz"
 READINESS_PATH: Final = "/readyz"

@@ -171,7 +171,7 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
             "failureThreshold": 60,
         },
         # Lets endpoints drop the pod before the bot stops accepting, so open streams drain.
-        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        "lifecycle": {"preStop": {"sleep": {"seconds": contract.PRE_STOP_SECONDS}}},
     }
 
 
@@ -229,7 +229,7 @@ def build_deployment(
             "runAsNonRoot": True,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "terminationGracePeriodSeconds": 30,
+        "terminationGracePeriodSeconds": contract.TERMINATION_GRACE_SECONDS,
         "containers": [_build_bot_container(spec, image, llm_key)],
         "volumes": volumes,
     }
