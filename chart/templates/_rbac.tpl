@@ -48,4 +48,11 @@ the application's needs are separate blocks, as in Kopf's docs/deployment-rbac.y
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, patch]
+{{- if .Values.networkPolicy.enabled }}
+# Application: the bots' NetworkPolicies (networkPolicy.enabled), children like the others; no
+# rights on them at all otherwise.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, patch]
+{{- end }}
 {{- end }}

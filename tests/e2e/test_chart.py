@@ -195,4 +195,10 @@ def test_every_values_key_is_documented() -> None:
     assert not missing, f"docs/helm-values.md does not document: {missing}"
 
 
-PASSTHROUGH = {"podSecurityContext", "securityContext", "resources"}
+PASSTHROUGH = {
+    "podSecurityContext",
+    "securityContext",
+    "resources",
+    "networkPolicy.dns.namespaceSelector",
+    "networkPolicy.dns.podSelector",
+}
