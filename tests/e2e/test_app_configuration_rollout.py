@@ -9,15 +9,19 @@ the SDK allows on loopback), read by the real azure-appconfiguration-provider in
 process, which runs locally with the chart's ServiceAccount (operator_process.py) and checks every
 2 s which ChatBots are due; the ChatBots ask for the shortest refresh the CRD allows (30 s).
 
-Key Vault references are not covered here: the operator builds its SecretClient with the SDK's
-default API version, challenge-resource verification on and DefaultAzureCredential, none of which
-the operator process can point at a Key Vault on loopback (tests/integration/appconfig covers
-them with the resolver's KeyVaultOptions).
+Key Vault references: the LLM API key is a reference to a Key Vault over TLS
+(tests/support/keyvault_fake.py; lowkey-vault is not on Maven Central). The operator keeps its
+production credential, DefaultAzureCredential, reaching the vault through a managed-identity
+endpoint (tests/support/managed_identity_fake.py) named in its environment, as on Azure; its
+CHATBOT_OPERATOR_KEYVAULT_* settings pin the API version, trust the test CA and turn off the
+challenge-resource check that no vault on 127.0.0.1 could pass.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +33,9 @@ from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, condition, wait
 from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
 from tests.e2e.rollouts import SETTINGS_HASH, get_chatbot, replica_sets, rolled_out, settled
 from tests.support.appconfig_fake import FakeAppConfiguration
+from tests.support.keyvault_fake import PINNED_API_VERSION, FakeKeyVault
+from tests.support.managed_identity_fake import FakeManagedIdentity
+from tests.support.selfsigned import make_test_certificates
 
 PREFIX = "docs-assistant:"
 SECRET_NAME = "appconfig"
@@ -39,13 +46,36 @@ REFRESH_WAIT = 100.0
 
 
 @pytest.fixture(scope="module")
-def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
+def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeKeyVault]:
+    fake = FakeKeyVault(make_test_certificates(tmp_path_factory.mktemp("vault-tls")))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def identity(vault: FakeKeyVault) -> Iterator[FakeManagedIdentity]:
+    fake = FakeManagedIdentity(vault.token)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def operator(
+    operator_release: Release,
+    tmp_path_factory: pytest.TempPathFactory,
+    vault: FakeKeyVault,
+    identity: FakeManagedIdentity,
+) -> Iterator[LocalOperator]:
     process = LocalOperator(
         release=operator_release,
         workdir=tmp_path_factory.mktemp("operator-appconfig"),
         env_overrides={
             "CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "2",
             "CHATBOT_OPERATOR_APPCONFIG_TIMEOUT": "5",
+            "CHATBOT_OPERATOR_KEYVAULT_API_VERSION": PINNED_API_VERSION,
+            "CHATBOT_OPERATOR_KEYVAULT_CA_BUNDLE": str(vault.certificates.ca_file),
+            "CHATBOT_OPERATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
+            **identity.environment(),
         },
     )
     process.start()
@@ -73,6 +103,7 @@ def bots(
     namespace: str,
     operator: LocalOperator,
     store: FakeAppConfiguration,
+    vault: FakeKeyVault,
     request: pytest.FixtureRequest,
 ) -> Iterator[str]:
     """A namespace with the store's connection string Secret, where the operator is running.
@@ -92,7 +123,7 @@ def bots(
     )
     yield namespace
     print_operator_log_on_failure(request, operator)
-    assert_no_secret_leaked(cluster, namespace, operator, since, store)
+    assert_no_secret_leaked(cluster, namespace, operator, since, store, vault)
     denials = operator.rbac_denials(since)
     assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
 
@@ -155,11 +186,18 @@ def start_bot(cluster: Cluster, namespace: str, corpus_repo: CorpusRepo) -> tupl
 
 
 def assert_no_secret_leaked(
-    cluster: Cluster, namespace: str, operator: LocalOperator, since: int, store: FakeAppConfiguration
+    cluster: Cluster,
+    namespace: str,
+    operator: LocalOperator,
+    since: int,
+    store: FakeAppConfiguration,
+    vault: FakeKeyVault,
 ) -> None:
-    """(d) Neither the connection string nor its key is in the ChatBots (status included), the
-    namespace's Events, or what the operator logged since byte `since`."""
-    secrets = {"the connection string": store.connection_string(), "its Secret": store.secret}
+    """(d) Neither the connection string nor its key nor any Key Vault secret is in the ChatBots
+    (status included), the namespace's Events or ConfigMaps, or what the operator logged since byte
+    `since`."""
+    secret_values = {"the connection string": store.connection_string(), "its Secret": store.secret}
+    secret_values.update({f"Key Vault secret #{i}": value for i, value in enumerate(vault.values())})
     places = {
         "the ChatBots": cluster.kubectl("get", "chatbots", "-n", namespace, "-o", "json").stdout,
         "the Events": cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
@@ -173,7 +211,7 @@ def assert_no_secret_leaked(
     leaks = [
         f"{what} in {where}"
         for where, text in places.items()
-        for what, value in secrets.items()
+        for what, value in secret_values.items()
         if value in text
     ]
     assert not leaks, "secret leaked: " + ", ".join(leaks)
@@ -321,3 +359,94 @@ def test_a_store_outage_found_by_a_refresh_is_recorded_in_an_event(
     assert event["involvedObject"]["kind"] == "ChatBot"
     assert event["type"] == "Warning"
     assert "127.0.0.1" in event["message"]
+
+
+KEY_VAULT_SECRET = "docs-assistant-llm-api-key"
+
+
+def owned_secret_value(cluster: Cluster, namespace: str, name: str) -> str:
+    secret = cluster.get("secret", f"{name}-secrets", "-n", namespace)
+    return base64.b64decode(secret["data"]["llmApiKey"]).decode()
+
+
+@pytest.mark.timeout(600)  # a rotation, a failure and a recovery, each within a refresh interval
+def test_a_key_vault_reference_supplies_the_llm_key_and_a_rotation_in_key_vault_rolls_the_pods(
+    cluster: Cluster,
+    bots: str,
+    store: FakeAppConfiguration,
+    vault: FakeKeyVault,
+    identity: FakeManagedIdentity,
+    corpus_repo: CorpusRepo,
+) -> None:
+    api_key = "sk-e2e-" + secrets.token_hex(16)
+    store.set_keyvault_reference(
+        f"{PREFIX}llm:apiKey", vault.set_secret(KEY_VAULT_SECRET, api_key), label="prd"
+    )
+
+    # The key reaches the owned Secret, and the pods read it from there (never from the ConfigMap).
+    name, deployment = start_bot(cluster, bots, corpus_repo)
+    assert owned_secret_value(cluster, bots, name) == api_key
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e]
+    assert {"name": f"{name}-secrets", "key": "llmApiKey"} in refs, container["env"]
+    assert "https://vault.azure.net" in identity.resources  # DefaultAzureCredential, managed identity
+    first_hash = settings_hash(deployment)
+
+    # A rotation in Key Vault alone (App Configuration unchanged, no ETag moves) rolls the pods.
+    rotated = "sk-e2e-" + secrets.token_hex(16)
+    vault.set_secret(KEY_VAULT_SECRET, rotated)
+    rotated_at = time.monotonic()
+    rolled = wait_until(
+        "the settings hash to change after the rotation",
+        lambda: (lambda d: d if settings_hash(d) != first_hash else None)(
+            cluster.get("deployment", name, "-n", bots)
+        ),
+        timeout=REFRESH_WAIT,
+    )
+    print(
+        f"rotation noticed {time.monotonic() - rotated_at:.1f}s after it (refreshInterval {REFRESH_INTERVAL})"
+    )
+    assert owned_secret_value(cluster, bots, name) == rotated
+    second_hash = settings_hash(rolled)
+    wait_until(
+        "the pods of the rotated key", lambda: rolled_out(cluster, bots, name, SETTINGS_HASH, second_hash)
+    )
+    wait_until("the ChatBot to settle", lambda: settled(cluster, bots, name))
+
+    # The secret disappears from the vault: ConfigResolved=False with its own reason, an Event, and
+    # the last good Secret and pods stay.
+    vault.delete_secret(KEY_VAULT_SECRET)
+    chatbot = wait_until(
+        "ConfigResolved=False with reason KeyVaultReferenceUnresolved",
+        lambda: (lambda c: c if config_resolved(c).get("reason") == "KeyVaultReferenceUnresolved" else None)(
+            get_chatbot(cluster, bots, name)
+        ),
+        timeout=REFRESH_WAIT,
+    )
+    resolved = config_resolved(chatbot)
+    assert resolved["status"] == "False", resolved
+    assert "llm:apiKey" in resolved["message"], resolved
+    assert KEY_VAULT_SECRET in resolved["message"], resolved
+    assert "does not exist" in resolved["message"], resolved
+    selector = f"involvedObject.name={name},reason=KeyVaultReferenceUnresolved"
+    wait_until(
+        "an Event with reason KeyVaultReferenceUnresolved",
+        lambda: cluster.get("events", "-n", bots, "--field-selector", selector)["items"],
+        timeout=30,
+    )
+    assert owned_secret_value(cluster, bots, name) == rotated
+    during = cluster.get("deployment", name, "-n", bots)
+    assert settings_hash(during) == second_hash
+    assert during["metadata"]["generation"] == rolled["metadata"]["generation"]
+    assert chatbot["status"]["readyReplicas"] == 1  # the bots keep serving
+
+    # The secret is back (same value, a new version): recovery, and nothing rolls.
+    vault.set_secret(KEY_VAULT_SECRET, rotated)
+    wait_until(
+        "ConfigResolved=True again",
+        lambda: config_resolved(get_chatbot(cluster, bots, name)).get("status") == "True",
+        timeout=REFRESH_WAIT,
+    )
+    after = cluster.get("deployment", name, "-n", bots)
+    assert settings_hash(after) == second_hash
+    assert after["metadata"]["generation"] == rolled["metadata"]["generation"]

@@ -71,6 +71,11 @@ class FakeKeyVault:
             self._secrets.setdefault(name, []).append(_Version(uuid.uuid4().hex, value, now))
         return f"{self.vault_url}/secrets/{name}"
 
+    def values(self) -> list[str]:
+        """Every secret value ever set: what must never show up outside the bot's Secret."""
+        with self._lock:
+            return [version.value for versions in self._secrets.values() for version in versions]
+
     def delete_secret(self, name: str) -> None:
         with self._lock:
             self._secrets.pop(name, None)
