@@ -1,0 +1,94 @@
+"""What the operator benchmark measures besides time: the operator's API writes and its memory.
+
+Writes are counted by the API server, from its audit log (hack/cluster.sh logs every write with
+the user who made it): Kopf's own patches and Events count as much as ours. On a cluster without
+that log, the operator's own counter (chatbot_operator_api_writes_total) is the fallback; it
+misses Kopf's writes, and the results say which source was used.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+MIB = 1024 * 1024
+
+
+@dataclass
+class AuditLog:
+    """The API server's JSON audit log, read from a byte offset on."""
+
+    path: Path
+
+    def offset(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def writes_since(self, offset: int, username: str, namespace: str) -> Counter[str]:
+        """Writes by `username` in `namespace` after `offset`, by "verb resource[/subresource]"."""
+        counts: Counter[str] = Counter()
+        with self.path.open("rb") as log:
+            log.seek(offset)
+            data = log.read()
+        # The last line may still be being written; it is counted on the next read.
+        for line in data[: data.rfind(b"\n") + 1].splitlines():
+            event = json.loads(line)
+            ref = event.get("objectRef", {})
+            if (
+                event.get("verb") not in WRITE_VERBS
+                or event.get("user", {}).get("username") != username
+                or ref.get("namespace") != namespace
+            ):
+                continue
+            resource = ref.get("resource", "?") + (f"/{ref['subresource']}" if "subresource" in ref else "")
+            counts[f"{event['verb']} {resource}"] += 1
+        return counts
+
+
+def read_metrics(port: int) -> dict[str, float]:
+    """The operator's Prometheus samples, summed over labels, by sample name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_mib: float
+    peak_rss_mib: float
+
+
+def read_memory(pid: int) -> Memory:
+    """Resident memory now and its peak (VmHWM) since the process started, from /proc."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) * 1024
+    return Memory(round(fields["VmRSS"] / MIB, 1), round(fields["VmHWM"] / MIB, 1))
+
+
+def wait_quiet(count_writes: Callable[[], int], quiet: float, timeout: float) -> int:
+    """Waits until `count_writes()` has not changed for `quiet` seconds; returns the final count."""
+    deadline = time.monotonic() + timeout
+    last = count_writes()
+    changed_at = time.monotonic()
+    while time.monotonic() - changed_at < quiet:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the operator kept writing for {timeout:.0f}s ({last} writes so far)")
+        time.sleep(0.5)
+        current = count_writes()
+        if current != last:
+            last, changed_at = current, time.monotonic()
+    return last
