@@ -62,6 +62,9 @@ demo: venv tools ## local control plane + chart + operator + example bot you can
 # --- end demo ---
 
 # --- benchmarks (benchmarks/, docs/benchmarks.md) ---
+.PHONY: bench-operator
+bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply, writes, restart, memory (~1 h)
+	$(PY) -m benchmarks.operator_scale --chatbots 100,1000 --runs 3
 # --- end benchmarks ---
 
 # --- reliability (docs/reliability.md) ---
