@@ -104,6 +104,10 @@ def build_registry(
         # Children are watched only through our label, filtered by the API server.
         for group, _version, plural in (*children, ("", "v1", "pods")):
             settings.watching.label_selectors[group, plural] = MANAGED_SELECTOR
+        # Watching named namespaces needs no namespace scan, and the chart grants no right to list
+        # namespaces: Kopf would retry the forbidden list for about a minute before every start.
+        # Scanning off also fixes the watched resources at startup (the chart installs the CRD first).
+        settings.scanning.disabled = bool(operator_settings.namespaces)
         settings.peering.standalone = not operator_settings.peering
         if operator_settings.peering:
             settings.peering.name = operator_settings.peering
