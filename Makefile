@@ -68,4 +68,8 @@ bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply,
 # --- end benchmarks ---
 
 # --- reliability (docs/reliability.md) ---
+.PHONY: chaos
+chaos: venv tools ## the operator SIGKILLed in 20 rounds over 200 ChatBots (CHAOS_SEED=n replays one)
+	CHAOS_CHATBOTS=$${CHAOS_CHATBOTS:-200} CHAOS_ROUNDS=$${CHAOS_ROUNDS:-20} \
+		$(PYTEST) tests/e2e/test_operator_chaos.py -s --timeout=3600
 # --- end reliability ---
