@@ -60,6 +60,8 @@ class Cluster:
     # Set when the tests started this cluster (and so can print its component logs).
     cluster_dir: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the output of every command goes too, for the end-of-suite secret scan (secret_scan.py).
+    transcript: Path | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -89,6 +91,10 @@ class Cluster:
         result = subprocess.run(
             argv, input=input, capture_output=True, text=True, env=env, timeout=timeout, check=False
         )
+        if self.transcript is not None:
+            # The output only: arguments may carry secrets on purpose (--from-literal).
+            with self.transcript.open("a") as transcript:
+                transcript.write(f"$ {tool} {args[0] if args else ''} ...\n{result.stdout}{result.stderr}\n")
         if check and result.returncode != 0:
             raise CommandError([tool, *args], result)
         return result

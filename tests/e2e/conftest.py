@@ -27,15 +27,19 @@ from tests.e2e.cluster import (
     unique_name,
 )
 from tests.e2e.operator_process import Release
+from tests.e2e.secret_scan import recording
 from tests.support.gitserver import running_git_server
 
 E2E_DIR = Path(__file__).parent
+SECRET_SCAN_TEST_FILE = "test_secret_scan.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).is_relative_to(E2E_DIR):
             item.add_marker(pytest.mark.e2e)
+    # The secret scan searches what every other test produced: it runs last.
+    items.sort(key=lambda item: Path(str(item.fspath)).name == SECRET_SCAN_TEST_FILE)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -60,7 +64,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         workdir = tmp_path_factory.mktemp("existing-cluster")
         kubeconfig = workdir / "kubeconfig"
         kubeconfig.write_bytes(Path(existing).expanduser().read_bytes())
-        yield Cluster(kubeconfig=kubeconfig, bin_dir=bin_dir)
+        existing_cluster = Cluster(kubeconfig=kubeconfig, bin_dir=bin_dir)
+        with recording(existing_cluster, workdir / "recorded"):
+            yield existing_cluster
         return
 
     cluster_dir = tmp_path_factory.mktemp("cluster")
@@ -76,7 +82,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         if up.returncode != 0:
             raise RuntimeError(f"hack/cluster.sh up failed:\n{up.stderr[-8000:]}")
-        yield Cluster(kubeconfig=cluster_dir / "kubeconfig", bin_dir=bin_dir, cluster_dir=cluster_dir)
+        local_cluster = Cluster(
+            kubeconfig=cluster_dir / "kubeconfig", bin_dir=bin_dir, cluster_dir=cluster_dir
+        )
+        with recording(local_cluster, cluster_dir / "recorded"):
+            yield local_cluster
     finally:
         down = subprocess.run(
             [str(HACK_DIR / "cluster.sh"), "down"],
