@@ -66,6 +66,8 @@ class Bench:
     quiet: float
     timeout: float
     profile_dir: Path | None
+    # A smoke run has no next run to clean up for.
+    wait_for_cleanup: bool = True
 
     @property
     def operator_user(self) -> str:
@@ -101,8 +103,10 @@ def create_namespace(cluster: Cluster, prefix: str) -> str:
     return name
 
 
-def delete_namespace(cluster: Cluster, name: str) -> None:
-    cluster.kubectl("delete", "namespace", name, "--wait=true", "--timeout=900s", timeout=960)
+def delete_namespace(bench: Bench, name: str) -> None:
+    """Between runs, waits until the namespace is gone: the next run gets the cluster to itself."""
+    wait = "--wait=true" if bench.wait_for_cleanup else "--wait=false"
+    bench.cluster.kubectl("delete", "namespace", name, wait, "--timeout=900s", timeout=960)
 
 
 def apply_all(cluster: Cluster, manifests: list[dict[str, Any]]) -> None:
@@ -132,7 +136,7 @@ def run_direct(bench: Bench, count: int) -> dict[str, float]:
         ready = watch.wait(bench.timeout)
     finally:
         watch.stop()
-    delete_namespace(bench.cluster, namespace)
+    delete_namespace(bench, namespace)
     return {"applied_s": round(applied - started, 2), "ready_s": round(ready - started, 2)}
 
 
@@ -177,7 +181,7 @@ def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str,
     operator.stop()
     result["restart"] = restart_over_fleet(bench, operator, namespace, count)
     operator.stop()
-    delete_namespace(bench.cluster, namespace)
+    delete_namespace(bench, namespace)
     return result
 
 
@@ -372,7 +376,7 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> dict[str, Any]:
         api = client.CustomObjectsApi(api_client)
         bench = Bench(
             cluster, release, audit, api, Path(workdir), args.quiet_seconds, args.timeout,
-            output.with_suffix("") if args.profile else None,
+            output.with_suffix("") if args.profile else None, wait_for_cleanup=not args.smoke,
         )  # fmt: skip
         machine = describe_machine(cluster)
         # kubectl's discovery is cached after the first call: neither side should pay for it.
