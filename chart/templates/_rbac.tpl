@@ -21,14 +21,16 @@ the application's needs are separate blocks, as in Kopf's docs/deployment-rbac.y
 
 {{/* What the operator does with ChatBots and their children. */}}
 {{- define "chatbot-operator.rules.application" -}}
-# Application: the ChatBots it reconciles. patch on the main resource is for Kopf's progress
-# and last-handled-configuration annotations; status is a subresource of its own.
+# Application: the ChatBots it reconciles, read only: their spec is the user's. Kopf keeps its
+# progress and last-handled spec in status (see handlers.py), so even Kopf never patches the
+# main resource: no finalizers, no annotations. get: a fresh read before each status write.
 - apiGroups: [chatbot-operator.io]
   resources: [chatbots]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch]
+# Application: status and conditions, merge-patched; never read through the subresource.
 - apiGroups: [chatbot-operator.io]
   resources: [chatbots/status]
-  verbs: [get, patch]
+  verbs: [patch]
 # Application: the children, written by server-side apply (a PATCH that creates when absent)
 # and watched so that drift and readiness are seen.
 - apiGroups: [apps]
@@ -37,11 +39,11 @@ the application's needs are separate blocks, as in Kopf's docs/deployment-rbac.y
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [get, list, watch, create, patch]
-# Application: the bots' pods, read only: a corpus init container that fails is reported in the
-# ChatBot's CorpusSynced condition (the operator never creates or deletes pods).
+# Application: the bots' pods, watched only: a corpus init container that fails is reported in
+# the ChatBot's CorpusSynced condition (the operator never reads one pod, creates or deletes any).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 # Application: Secrets referenced by ChatBots are read (LLM and App Configuration keys, git
 # credentials); the Secret of settings resolved from Key Vault is a child like the others.
 # No delete anywhere: children go with their ChatBot through the garbage collector.

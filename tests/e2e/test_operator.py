@@ -143,7 +143,7 @@ def test_service_account_is_confined_to_what_the_chart_grants(
         result = cluster.kubectl("auth", "can-i", *args, kubeconfig=operator.kubeconfig, check=False)
         return result.stdout.strip() == "yes"
 
-    assert can_i("patch", "chatbots.chatbot-operator.io/status", "-A")
+    assert can_i("patch", "chatbots.chatbot-operator.io", "--subresource=status", "-A")
     assert can_i("create", "events", "-n", "default")
     # Nothing it does not use: no deletes (children go through the garbage collector), no pods,
     # no RBAC, no other kinds of workloads.
