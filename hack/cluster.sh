@@ -207,9 +207,15 @@ cmd_up() {
 
   # Every write and who made it, at Metadata level (no bodies, so no Secret values): how the
   # operator benchmark counts the operator's own API writes (benchmarks/operator_scale.py).
+  # Reads too, but only those of service accounts outside kube-system (the operator under test,
+  # not the controllers): the RBAC test checks every rule the chart grants was used
+  # (tests/e2e/test_security_rbac.py). Count writes by their verb.
   mkdir -p "${RUN_DIR}/audit"
   printf '%s\n' 'apiVersion: audit.k8s.io/v1' 'kind: Policy' 'omitStages: [RequestReceived]' \
-    'rules:' '- {level: None, verbs: [get, list, watch]}' '- {level: Metadata}' \
+    'rules:' \
+    '- {level: None, verbs: [get, list, watch], userGroups: ["system:serviceaccounts:kube-system"]}' \
+    '- {level: Metadata, verbs: [get, list, watch], userGroups: ["system:serviceaccounts"]}' \
+    '- {level: None, verbs: [get, list, watch]}' '- {level: Metadata}' \
     >"${RUN_DIR}/audit/policy.yaml"
 
   local server="https://127.0.0.1:${api_port}"

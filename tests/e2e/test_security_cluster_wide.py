@@ -1,0 +1,231 @@
+"""Least privilege in cluster-wide mode, on a real API server: a release with the bots' NetworkPolicy
+on, the operator run with that release's ServiceAccount, a ChatBot in a namespace that enforces the
+`restricted` Pod Security level.
+
+Proves: the operator's and the bots' pods are admitted under `restricted`; every ChatBot gets a
+NetworkPolicy selecting its pods with the rules of the chart's value, accepted by the API server
+(no network plugin enforces it here: kwok's nodes run no pods); the ServiceAccount is refused what
+the operator must not do; and, from the audit log, every right the ClusterRole grants was used and
+nothing else was tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.cluster import RESTRICTED_LABELS, Cluster, CorpusRepo, condition, unique_name, wait_until
+from tests.e2e.least_privilege import (
+    NETWORK_POLICY_VALUES,
+    USED_ELSEWHERE,
+    Access,
+    apply_chatbot,
+    audit_log,
+    audited_requests,
+    can_i,
+    granted,
+    service_account_user,
+    write_values,
+)
+from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+
+POLICY_VALUE = NETWORK_POLICY_VALUES["networkPolicy"]
+
+
+@pytest.fixture(scope="module")
+def release(
+    cluster: Cluster, operator_release: Release, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Release]:
+    """A second cluster-wide release (the session's owns the CRD), in a `restricted` namespace."""
+    namespace = unique_name("e2e-sec-operator")
+    cluster.kubectl("create", "namespace", namespace)
+    cluster.kubectl("label", "namespace", namespace, *RESTRICTED_LABELS)
+    values = write_values(tmp_path_factory.mktemp("sec-values") / "values.yaml")
+    release = Release(cluster=cluster, name=unique_name("sec"), namespace=namespace)
+    release.install("-f", str(values), "--set", "crds.install=false")
+    yield release
+    cluster.helm("uninstall", release.name, "-n", namespace, "--wait", check=False)
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="module")
+def operator(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
+    process = LocalOperator(release=release, workdir=tmp_path_factory.mktemp("sec-operator"))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def bots(cluster: Cluster) -> Iterator[str]:
+    """A namespace that enforces `restricted`, for the ChatBot of this module."""
+    name = unique_name("e2e-sec-bots")
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("label", "namespace", name, *RESTRICTED_LABELS)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="module")
+def chatbot(cluster: Cluster, operator: LocalOperator, bots: str, corpus_repo: CorpusRepo) -> str:
+    try:
+        return apply_chatbot(cluster, bots, corpus_repo)
+    except AssertionError:
+        print(operator.log_tail())
+        raise
+
+
+@pytest.fixture(autouse=True)
+def operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "operator" in request.fixturenames:
+        print_operator_log_on_failure(request, request.getfixturevalue("operator"))
+
+
+def test_operator_pod_with_the_policy_setting_is_admitted_under_restricted(
+    cluster: Cluster, release: Release
+) -> None:
+    deployment = release.deployment()
+    assert (condition(deployment, "Available") or {}).get("status") == "True"
+    assert "CHATBOT_OPERATOR_BOT_NETWORK_POLICY" in release.container_env()
+    events = cluster.get("events", "-n", release.namespace, "--field-selector", "reason=FailedCreate")[
+        "items"
+    ]
+    assert not events, [event["message"] for event in events]
+
+
+def test_bot_pods_with_their_corpus_init_container_are_admitted_under_restricted(
+    cluster: Cluster, bots: str, chatbot: str
+) -> None:
+    pods = cluster.get("pods", "-n", bots, "-l", f"app.kubernetes.io/instance={chatbot}")["items"]
+    assert len(pods) == 2
+    assert all(pod["spec"]["initContainers"][0]["name"] == "corpus" for pod in pods)
+    events = cluster.get("events", "-n", bots, "--field-selector", "reason=FailedCreate")["items"]
+    assert not events, [event["message"] for event in events]
+
+
+def test_every_chatbot_gets_a_network_policy_that_selects_exactly_its_pods(
+    cluster: Cluster, bots: str, chatbot: str
+) -> None:
+    policy = cluster.get("networkpolicy", chatbot, "-n", bots)
+    owner = cluster.get("chatbot", chatbot, "-n", bots)
+    (reference,) = policy["metadata"]["ownerReferences"]
+    assert (reference["kind"], reference["uid"], reference["controller"]) == (
+        "ChatBot",
+        owner["metadata"]["uid"],
+        True,
+    )
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    deployment = cluster.get("deployment", chatbot, "-n", bots)
+    assert selector == deployment["spec"]["selector"]["matchLabels"]
+    label_query = ",".join(f"{key}={value}" for key, value in selector.items())
+    selected = cluster.get("pods", "-n", bots, "-l", label_query)["items"]
+    assert len(selected) == owner["status"]["readyReplicas"] == 2
+
+
+def test_the_policy_allows_dns_and_the_listed_egress_and_ingress_only_to_the_bot_port(
+    cluster: Cluster, bots: str, chatbot: str
+) -> None:
+    spec: dict[str, Any] = cluster.get("networkpolicy", chatbot, "-n", bots)["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    dns, llm, extra = spec["egress"]
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    assert {(port["protocol"], port["port"]) for port in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    assert llm["to"] == [{"ipBlock": {"cidr": POLICY_VALUE["llmEgress"][0]["cidr"]}}]
+    assert [port["port"] for port in llm["ports"]] == [443]
+    assert extra["to"] == [{"ipBlock": {"cidr": "127.0.0.1/32"}}]
+    assert [port["port"] for port in extra["ports"]] == [8080, 9418]
+    (ingress,) = spec["ingress"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": "http"}]
+    assert ingress["from"] == [
+        {"podSelector": {}},
+        {"namespaceSelector": POLICY_VALUE["ingressNamespaceSelectors"][0]},
+    ]
+
+
+def test_a_network_policy_deleted_by_hand_is_put_back(cluster: Cluster, bots: str, chatbot: str) -> None:
+    uid = cluster.get("networkpolicy", chatbot, "-n", bots)["metadata"]["uid"]
+    cluster.kubectl("delete", "networkpolicy", chatbot, "-n", bots)
+
+    def recreated() -> bool:
+        policy = cluster.try_get("networkpolicy", chatbot, "-n", bots)
+        return policy is not None and policy["metadata"]["uid"] != uid
+
+    wait_until("the NetworkPolicy to be recreated", recreated, timeout=60)
+
+
+def test_the_service_account_is_refused_what_the_operator_must_not_do(
+    cluster: Cluster, operator: LocalOperator, bots: str
+) -> None:
+    kubeconfig = operator.kubeconfig
+    # What it needs, to be sure the refusals below are about the verb and not the credentials.
+    for needed in (
+        ("patch", "chatbots.chatbot-operator.io", "--subresource=status", "-A"),
+        ("patch", "networkpolicies.networking.k8s.io", "-n", bots),
+        ("watch", "pods", "-A"),
+    ):
+        assert can_i(cluster, kubeconfig, *needed), needed
+    refused = [
+        # No deletes: children go with their ChatBot through the garbage collector.
+        *(("delete", kind, "-n", bots) for kind in ("deployments", "services", "configmaps", "secrets")),
+        ("delete", "networkpolicies.networking.k8s.io", "-n", bots),
+        ("delete", "chatbots.chatbot-operator.io", "-n", bots),
+        # ChatBots are the users': the operator writes their status, never creates or replaces them.
+        ("create", "chatbots.chatbot-operator.io", "-n", bots),
+        ("update", "chatbots.chatbot-operator.io", "-n", bots),
+        # Pods are the ReplicaSets' business: read only.
+        ("create", "pods", "-n", bots),
+        ("delete", "pods", "-n", bots),
+        ("create", "pods", "--subresource=exec", "-n", bots),
+        ("get", "pods", "--subresource=log", "-n", bots),
+        # Nothing cluster-scoped is written: no CRDs, namespaces, RBAC, nodes.
+        ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("create", "namespaces"),
+        ("list", "namespaces"),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
+        ("create", "roles.rbac.authorization.k8s.io", "-n", bots),
+        ("bind", "clusterroles.rbac.authorization.k8s.io"),
+        ("escalate", "clusterroles.rbac.authorization.k8s.io"),
+        ("impersonate", "serviceaccounts", "-n", bots),
+        ("create", "serviceaccounts", "--subresource=token", "-n", bots),
+        ("get", "nodes"),
+        # Other workloads and other custom resources.
+        ("list", "statefulsets.apps", "-n", bots),
+        ("list", "clusterkopfpeerings.kopf.dev"),
+    ]
+    allowed = [args for args in refused if can_i(cluster, kubeconfig, *args)]
+    assert not allowed, f"the operator's ServiceAccount may: {allowed}"
+
+
+def test_every_right_the_cluster_role_grants_was_used_and_nothing_else_was_tried(
+    cluster: Cluster, release: Release, operator: LocalOperator, chatbot: str
+) -> None:
+    log = audit_log(cluster)
+    if log is None:
+        pytest.skip("an existing cluster (E2E_KUBECONFIG): no audit log to read")
+    (role,) = cluster.get("clusterrole", "-l", f"app.kubernetes.io/instance={release.name}")["items"]
+    rights = granted(role)
+    requests = list(audited_requests(log, service_account_user(release.namespace, release.fullname)))
+    assert requests, f"no request of the operator in {log}"
+    refused = {request.access for request in requests if request.decision == "forbid"}
+    assert not refused, f"the operator tried what it may not: {sorted(refused)}"
+    used: set[Access] = {request.access for request in requests}
+    assert used <= rights
+    unused = rights - used - set(USED_ELSEWHERE)
+    assert not unused, f"granted but never used: {sorted(unused)}"
+
+
+def test_without_the_value_the_operator_has_no_rights_on_network_policies(
+    cluster: Cluster, operator_release: Release
+) -> None:
+    (role,) = cluster.get("clusterrole", "-l", f"app.kubernetes.io/instance={operator_release.name}")["items"]
+    assert "CHATBOT_OPERATOR_BOT_NETWORK_POLICY" not in operator_release.container_env()
+    assert not any(group == "networking.k8s.io" for group, _, _ in granted(role))
