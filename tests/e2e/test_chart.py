@@ -154,6 +154,27 @@ def test_operator_pod_meets_the_restricted_pod_security_level(helm_bin: Path) ->
         (["--set", "livenessProbe.port=70000"], "port"),
         (["--set", "unknownKey=1"], "unknownKey"),
         (["--set", "serviceAccount.create=false"], "serviceAccount.name is required"),
+        (["--set", "networkPolicy.llmEgress[0].cidr=203.0.113.0/24"], "missing property 'ports'"),
+        (
+            [
+                "--set",
+                "networkPolicy.extraEgress[0].cidr=git.example",
+                "--set",
+                "networkPolicy.extraEgress[0].ports={443}",
+            ],
+            "git.example",
+        ),
+        (
+            [
+                "--set",
+                "networkPolicy.llmEgress[0].cidr=10.0.0.0/8",
+                "--set",
+                "networkPolicy.llmEgress[0].ports={443}",
+                "--set",
+                "networkPolicy.llmEgress[0].podSelector.matchLabels.app=llm",
+            ],
+            "/networkPolicy/llmEgress/0",
+        ),
     ],
 )
 def test_conflicting_or_invalid_values_fail_with_a_clear_message(
