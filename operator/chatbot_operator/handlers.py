@@ -34,10 +34,10 @@ CONFLICT_RETRY_DELAY_SECONDS = 1
 logger = logging.getLogger(__name__)
 
 
-def _reconcile(reconciler: Reconciler, body: Mapping[str, Any]) -> None:
+def _reconcile(reconciler: Reconciler, body: Mapping[str, Any], *, new: bool = False) -> None:
     try:
         with RECONCILE_SECONDS.time():
-            reconciler.reconcile(body)
+            reconciler.reconcile(body, new=new)
         RECONCILES.labels(outcome="success").inc()
     except KubeError as error:
         RECONCILES.labels(outcome="error").inc()
@@ -154,8 +154,8 @@ def build_registry(
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
-    def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        _reconcile(memo.reconciler, body)
+    def reconcile(body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any) -> None:
+        _reconcile(memo.reconciler, body, new=reason == kopf.Reason.CREATE)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True, registry=registry)
     def forget(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:

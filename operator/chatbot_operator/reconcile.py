@@ -118,8 +118,12 @@ class Reconciler:
 
     # ---- entry points -------------------------------------------------------------------
 
-    def reconcile(self, body: Mapping[str, Any]) -> None:
-        """Converge one ChatBot's children and status to its spec."""
+    def reconcile(self, body: Mapping[str, Any], *, new: bool = False) -> None:
+        """Converge one ChatBot's children and status to its spec.
+
+        `new`: a ChatBot seen for the first time (Kopf's create), whose children are applied without
+        being read first: they almost never exist, and three reads per new ChatBot add up in a fleet.
+        """
         metadata, spec = body["metadata"], body.get("spec", {})
         owner = Owner(metadata["name"], metadata["namespace"], metadata["uid"])
         previous = body.get("status") or {}
@@ -157,7 +161,7 @@ class Reconciler:
             if kind not in desired:
                 continue
             try:
-                actual[kind] = self._converge(desired[kind])
+                actual[kind] = self._converge(desired[kind], read_first=not new)
             except KubeError as error:
                 if error.retryable:
                     raise
@@ -501,10 +505,11 @@ class Reconciler:
 
     # ---- children and status ------------------------------------------------------------
 
-    def _converge(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    def _converge(self, manifest: dict[str, Any], *, read_first: bool = True) -> dict[str, Any]:
         metadata = manifest["metadata"]
         path = PATHS_BY_KIND[(manifest["apiVersion"], manifest["kind"])]
-        actual = self.kube.get(path, metadata["namespace"], metadata["name"])
+        # Without a read, an apply of what is already there is a no-op the API server does not store.
+        actual = self.kube.get(path, metadata["namespace"], metadata["name"]) if read_first else None
         if needs_apply(manifest, actual):
             logger.info("Applying %s %s/%s", manifest["kind"], metadata["namespace"], metadata["name"])
             return self.kube.apply(manifest)
