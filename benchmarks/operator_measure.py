@@ -9,6 +9,7 @@ misses Kopf's writes, and the results say which source was used.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from collections import Counter
@@ -19,6 +20,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+# Recorded only where the audit policy logs reads (hack/cluster.sh does, for service accounts).
+READ_VERBS = frozenset({"get", "list"})
 MIB = 1024 * 1024
 
 
@@ -31,8 +34,11 @@ class AuditLog:
     def offset(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
 
-    def writes_since(self, offset: int, username: str, namespace: str) -> Counter[str]:
-        """Writes by `username` in `namespace` after `offset`, by "verb resource[/subresource]"."""
+    def writes_since(
+        self, offset: int, username: str, namespace: str, verbs: frozenset[str] = WRITE_VERBS
+    ) -> Counter[str]:
+        """Requests (writes by default) by `username` in `namespace` after `offset`, by
+        "verb resource[/subresource]"."""
         counts: Counter[str] = Counter()
         with self.path.open("rb") as log:
             log.seek(offset)
@@ -42,7 +48,7 @@ class AuditLog:
             event = json.loads(line)
             ref = event.get("objectRef", {})
             if (
-                event.get("verb") not in WRITE_VERBS
+                event.get("verb") not in verbs
                 or event.get("user", {}).get("username") != username
                 or ref.get("namespace") != namespace
             ):
@@ -92,3 +98,36 @@ def wait_quiet(count_writes: Callable[[], int], quiet: float, timeout: float) ->
         if current != last:
             last, changed_at = current, time.monotonic()
     return last
+
+
+def read_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_control_plane_pids(cluster_dir: Path) -> dict[str, int]:
+    """The PIDs hack/cluster.sh recorded ("<pid> <name> <binary>" lines), by component name."""
+    pids_file = cluster_dir / "pids"
+    if not pids_file.exists():
+        return {}
+    return {
+        line.split()[1]: int(line.split()[0]) for line in pids_file.read_text().splitlines() if line.strip()
+    }
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by some processes between start() and read()."""
+
+    pids: dict[str, int]
+    _start: dict[str, float] | None = None
+
+    def start(self) -> CpuMeter:
+        self._start = {name: read_cpu_seconds(pid) for name, pid in self.pids.items()}
+        return self
+
+    def read(self) -> dict[str, float]:
+        assert self._start is not None
+        return {name: round(read_cpu_seconds(pid) - self._start[name], 1) for name, pid in self.pids.items()}

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +44,15 @@ from benchmarks.operator_fleet import (
     chatbot_is_ready,
     deployment_is_ready,
 )
-from benchmarks.operator_measure import AuditLog, read_memory, read_metrics, wait_quiet
+from benchmarks.operator_measure import (
+    READ_VERBS,
+    AuditLog,
+    CpuMeter,
+    read_control_plane_pids,
+    read_memory,
+    read_metrics,
+    wait_quiet,
+)
 from benchmarks.operator_profile import Profile, summarize
 from chatbot_operator.api import CRD_NAME
 from chatbot_operator.config import DEFAULT_BOT_IMAGE
@@ -69,6 +77,16 @@ class Bench:
     # A smoke run has no next run to clean up for.
     wait_for_cleanup: bool = True
 
+    def cpu_meter(self, operator: LocalOperator | None = None) -> CpuMeter:
+        """CPU seconds of the API server and etcd (a local cluster) and of the operator."""
+        pids: dict[str, int] = {}
+        if self.cluster.cluster_dir is not None:
+            known = read_control_plane_pids(self.cluster.cluster_dir)
+            pids = {name: known[name] for name in ("kube-apiserver", "etcd") if name in known}
+        if operator is not None and operator.process is not None:
+            pids["operator"] = operator.process.pid
+        return CpuMeter(pids).start()
+
     @property
     def operator_user(self) -> str:
         return f"system:serviceaccount:{self.release.namespace}:{self.release.fullname}"
@@ -76,6 +94,15 @@ class Bench:
     @property
     def bot_image(self) -> str:
         return self.release.container_env().get("CHATBOT_OPERATOR_BOT_IMAGE", DEFAULT_BOT_IMAGE)
+
+    def count_reads(self, namespace: str) -> Callable[[], dict[str, int]]:
+        """GETs and LISTs by the operator from now on (empty where the audit log has no reads)."""
+        audit, offset, user = self.audit, self.audit.offset() if self.audit else 0, self.operator_user
+
+        def by_kind() -> dict[str, int]:
+            return dict(audit.writes_since(offset, user, namespace, READ_VERBS)) if audit else {}
+
+        return by_kind
 
     def count_writes(self, operator: LocalOperator, namespace: str) -> tuple[str, Any]:
         """A source name and a function of (nothing) -> writes since now by the operator."""
@@ -121,14 +148,16 @@ def bot_names(count: int) -> list[str]:
     return [f"bot-{i:04d}" for i in range(count)]
 
 
-def run_direct(bench: Bench, count: int) -> dict[str, float]:
+def run_direct(bench: Bench, count: int) -> dict[str, Any]:
     namespace = create_namespace(bench.cluster, f"bench-direct-{count}")
+    image = bench.bot_image  # one kubectl call, not one per bot
     children = [
         child
         for name in bot_names(count)
-        for child in build_direct_children(build_chatbot(name, namespace), bench.bot_image)
+        for child in build_direct_children(build_chatbot(name, namespace), image)
     ]
     watch = ReadyWatch(bench.api, DEPLOYMENTS, namespace, deployment_is_ready, count).start()
+    cpu = bench.cpu_meter()
     try:
         started = time.monotonic()
         apply_all(bench.cluster, children)
@@ -136,8 +165,13 @@ def run_direct(bench: Bench, count: int) -> dict[str, float]:
         ready = watch.wait(bench.timeout)
     finally:
         watch.stop()
+    cpu_seconds = cpu.read()
     delete_namespace(bench, namespace)
-    return {"applied_s": round(applied - started, 2), "ready_s": round(ready - started, 2)}
+    return {
+        "applied_s": round(applied - started, 2),
+        "ready_s": round(ready - started, 2),
+        "cpu_s_until_ready": cpu_seconds,
+    }
 
 
 def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str, Any]:
@@ -147,15 +181,18 @@ def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str,
     operator.start()
     assert operator.process is not None
     source, writes = bench.count_writes(operator, namespace)
+    reads = bench.count_reads(namespace)
     watch = ReadyWatch(bench.api, CHATBOTS, namespace, chatbot_is_ready, count).start()
     profiler = None
     if profile and bench.profile_dir is not None:
         profiler = Profile(operator.process.pid, bench.profile_dir / f"operator-{count}.collapsed").start()
+    cpu = bench.cpu_meter(operator)
     try:
         started = time.monotonic()
         apply_all(bench.cluster, [build_chatbot(name, namespace) for name in bot_names(count)])
         applied = time.monotonic()
         ready = watch.wait(bench.timeout)
+        cpu_seconds = cpu.read()
         wait_quiet(lambda: sum(writes().values()), bench.quiet, bench.timeout)
         settled = time.monotonic()
     finally:
@@ -169,10 +206,12 @@ def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str,
         "applied_s": round(applied - started, 2),
         "ready_s": round(ready - started, 2),
         "settled_s": round(settled - started, 2),
+        "cpu_s_until_ready": cpu_seconds,
         "writes": sum(by_kind.values()),
         "writes_per_chatbot": round(sum(by_kind.values()) / count, 2),
         "writes_by_kind": dict(sorted(by_kind.items())),
         "writes_source": source,
+        "reads_by_kind": dict(sorted(reads().items())),
         "rss_mib": memory.rss_mib,
         "peak_rss_mib": memory.peak_rss_mib,
     }
@@ -192,6 +231,8 @@ def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, co
     operator.start()
     assert operator.process is not None
     _, writes = bench.count_writes(operator, namespace)
+    reads = bench.count_reads(namespace)
+    cpu = bench.cpu_meter(operator)
     deadline = time.monotonic() + bench.timeout
     # Every ChatBot is reconciled once on resume; only then can "no writes" mean anything.
     while read_metrics(operator.metrics_port).get("chatbot_operator_reconciles_total", 0.0) < count:
@@ -200,13 +241,16 @@ def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, co
         operator.assert_running()
         time.sleep(0.5)
     resumed = time.monotonic()
+    cpu_seconds = cpu.read()
     wait_quiet(lambda: sum(writes().values()), bench.quiet, bench.timeout)
     by_kind = writes()
     memory = read_memory(operator.process.pid)
     return {
         "resumed_s": round(resumed - started, 2),
+        "cpu_s_until_resumed": cpu_seconds,
         "writes": sum(by_kind.values()),
         "writes_by_kind": dict(sorted(by_kind.items())),
+        "reads_by_kind": dict(sorted(reads().items())),
         "rss_mib": memory.rss_mib,
         "peak_rss_mib": memory.peak_rss_mib,
     }
