@@ -136,8 +136,9 @@ class Upstream:
         """The raw JSON body of a non-streamed completion. Raises BotError on failure."""
         started = time.perf_counter()
         try:
-            response = await self._create(model=self._model, **_body(messages, params))
-            body: bytes = response.content
+            with self._metrics.upstream_open.track_inprogress():
+                response = await self._create(model=self._model, **_body(messages, params))
+                body: bytes = response.content
         except Exception as error:
             raise upstream_error(error, self._metrics) from error
         self._metrics.upstream_latency.observe(time.perf_counter() - started)
@@ -152,21 +153,26 @@ class Upstream:
         started = time.perf_counter()
         first = True
         try:
-            async with self._stream(model=self._model, stream=True, **_body(messages, params)) as response:
-                async for line in response.iter_lines():
-                    if first:
-                        self._metrics.upstream_latency.observe(time.perf_counter() - started)
-                        first = False
-                    if not line.startswith("data:"):
-                        continue  # SSE comments, event names, keep-alives
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        return
-                    if data.startswith('{"error"'):
-                        raise UpstreamStreamError(
-                            f"The language model failed mid-answer: {_stream_error(data)}"
-                        )
-                    yield data
+            # Left (and the request closed) however the stream ends: finished, failed, or cancelled
+            # because the bot's client went away.
+            with self._metrics.upstream_open.track_inprogress():
+                async with self._stream(
+                    model=self._model, stream=True, **_body(messages, params)
+                ) as response:
+                    async for line in response.iter_lines():
+                        if first:
+                            self._metrics.upstream_latency.observe(time.perf_counter() - started)
+                            first = False
+                        if not line.startswith("data:"):
+                            continue  # SSE comments, event names, keep-alives
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            return
+                        if data.startswith('{"error"'):
+                            raise UpstreamStreamError(
+                                f"The language model failed mid-answer: {_stream_error(data)}"
+                            )
+                        yield data
         except BotError:
             raise
         except Exception as error:

@@ -38,6 +38,11 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.upstream_open = Gauge(
+            "chatbot_upstream_open_requests",
+            "Calls to the language model in progress (a stream counts until it is closed)",
+            registry=r,
+        )
         self.upstream_errors = Counter(
             "chatbot_upstream_errors", "Failed calls to the language model, by kind", ["kind"], registry=r
         )

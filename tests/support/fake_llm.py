@@ -10,8 +10,11 @@ streaming SSE chunks ending in `data: [DONE]` like OpenAI does, and plays script
   "stall"       no response for `stall_seconds`
   "stall-mid"   (stream) one content chunk, then silence for `stall_seconds`
 
-Each request takes the next behaviour from `script` (then "ok"). Every request body is recorded.
-It runs in its own thread and event loop, so synchronous tests (the openai SDK, Playwright) can use it.
+Each request takes the next behaviour from `script` (then "ok"). Every request body is recorded
+(unless `record=False`, for long load runs). `streams_open` counts the streams being written now and
+`streams_cut` those whose reader (the bot) went away before the end, so tests can see that a
+client's disconnect reaches the upstream. It runs in its own thread and event loop, so synchronous
+tests (the openai SDK, Playwright) can use it; `python -m tests.support.fake_llm` serves it alone.
 """
 
 from __future__ import annotations
@@ -34,8 +37,14 @@ class FakeLLM:
         answer: str = "The fake model says hello from the test upstream.",
         chunk_delay: float = 0.0,
         stall_seconds: float = 30.0,
+        record: bool = True,
     ) -> None:
         self.answer = answer
+        # Answers to particular questions (the last message's content); others get `answer`.
+        self.answers: dict[str, str] = {}
+        self.record = record
+        self.streams_open = 0
+        self.streams_cut = 0
         self.chunk_delay = chunk_delay
         self.stall_seconds = stall_seconds
         self.script: deque[str] = deque()
@@ -111,9 +120,10 @@ class FakeLLM:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append(body)
-        self.paths.append(request.path_qs)
-        self.headers.append(dict(request.headers))
+        if self.record:
+            self.requests.append(body)
+            self.paths.append(request.path_qs)
+            self.headers.append(dict(request.headers))
         behaviour = self.script.popleft() if self.script else "ok"
         if behaviour == "429":
             return _error(429, "Rate limit reached for requests", "rate_limit_exceeded", {"Retry-After": "0"})
@@ -122,12 +132,23 @@ class FakeLLM:
         if behaviour == "stall":
             await self._stall()
         if body.get("stream"):
-            return await self._stream(request, body, behaviour)
+            self.streams_open += 1
+            try:
+                return await self._stream(request, body, behaviour)
+            except ConnectionResetError:
+                self.streams_cut += 1  # the bot closed its upstream request: nothing more to send
+                raise
+            finally:
+                self.streams_open -= 1
         if behaviour == "disconnect":
             assert request.transport is not None
             request.transport.close()
             return web.Response()
         return web.json_response(self._completion(body))
+
+    def _answer(self, body: dict[str, Any]) -> str:
+        question = (body.get("messages") or [{}])[-1].get("content")
+        return self.answers.get(question, self.answer) if isinstance(question, str) else self.answer
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -138,7 +159,7 @@ class FakeLLM:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": self.answer},
+                    "message": {"role": "assistant", "content": self._answer(body)},
                     "finish_reason": "stop",
                 }
             ],
@@ -168,7 +189,7 @@ class FakeLLM:
                 ],
             }
         )
-        words = self.answer.split(" ")
+        words = self._answer(body).split(" ")
         for position, word in enumerate(words):
             if behaviour == "disconnect" and position == 2:
                 assert request.transport is not None
@@ -202,3 +223,27 @@ def _error(status: int, message: str, code: str, headers: dict[str, str] | None 
         status=status,
         headers=headers,
     )
+
+
+def main() -> None:
+    """Serve the fake alone (for load runs, where it must not share the bot's or the clients' CPU).
+
+    Prints the port on the first line of stdout, then serves until stdin closes or SIGTERM.
+    """
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fake_llm")
+    parser.add_argument("--words", type=int, default=20, help="words in the answer, one chunk each")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
+    args = parser.parse_args()
+    answer = " ".join(f"word{position}" for position in range(args.words))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with FakeLLM(answer=answer, chunk_delay=args.chunk_delay, record=False) as fake:
+        print(fake.port, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
