@@ -72,4 +72,8 @@ bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply,
 chaos: venv tools ## the operator SIGKILLed in 20 rounds over 200 ChatBots (CHAOS_SEED=n replays one)
 	CHAOS_CHATBOTS=$${CHAOS_CHATBOTS:-200} CHAOS_ROUNDS=$${CHAOS_ROUNDS:-20} \
 		$(PYTEST) tests/e2e/test_operator_chaos.py -s --timeout=3600
+.PHONY: soak
+soak: venv ## the bot under 1,000 concurrent streaming clients for 10 minutes (SOAK_CLIENTS, SOAK_SECONDS)
+	$(PY) -m tests.support.soak --clients $${SOAK_CLIENTS:-1000} --seconds $${SOAK_SECONDS:-600} \
+		--words 20 --chunk-delay 0.5 --pause-seconds 1
 # --- end reliability ---
