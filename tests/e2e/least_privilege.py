@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo
+from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, wait_until
 
 # (API group, resource[/subresource], verb), as RBAC rules and the audit log both name them.
 Access = tuple[str, str, str]
@@ -38,6 +38,23 @@ USED_ELSEWHERE: dict[Access, str] = {
     ("", "secrets", "create"): "the owned Secret of Key Vault values (test_app_configuration_rollout.py)",
     ("", "secrets", "patch"): "the owned Secret of Key Vault values (test_app_configuration_rollout.py)",
 }
+
+# What the chart's rules allow in a namespace the operator serves, with networkPolicy on, as
+# `kubectl auth can-i --list` names them. No delete or update of anything, nothing on pods but
+# watching them, ChatBots read only but for their status; cluster-wide mode adds CRDS.
+CHILD_VERBS = {"get", "list", "watch", "create", "patch"}
+OPERATOR_RIGHTS: dict[str, set[str]] = {
+    "chatbots.chatbot-operator.io": {"get", "list", "watch"},
+    "chatbots.chatbot-operator.io/status": {"patch"},
+    "deployments.apps": CHILD_VERBS,
+    "services": CHILD_VERBS,
+    "configmaps": CHILD_VERBS,
+    "secrets": CHILD_VERBS,
+    "networkpolicies.networking.k8s.io": CHILD_VERBS,
+    "pods": {"list", "watch"},
+    "events": {"create"},
+}
+CRDS = "customresourcedefinitions.apiextensions.k8s.io"
 
 PROMPT_CONFIG_MAP = "docs-prompt"
 API_KEYS_SECRET = "docs-api-keys"
@@ -70,15 +87,54 @@ def apply_chatbot(cluster: Cluster, namespace: str, corpus_repo: CorpusRepo) -> 
     spec["auth"] = {"apiKeysSecretRef": {"name": API_KEYS_SECRET}}
     cluster.apply(chatbot, namespace=namespace)
     name: str = chatbot["metadata"]["name"]
+    wait_ready(cluster, namespace, name)
+    # An edit too: a ChatBot's creation applies its children without reading them, an update reads.
     cluster.kubectl(
-        "wait", "--for=condition=Ready", f"chatbot/{name}", "-n", namespace, "--timeout=90s", timeout=120
+        "patch",
+        "chatbot",
+        name,
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec": {"greeting": "Hello again."}}',
     )
+    wait_until(
+        "the edited ChatBot to be observed",
+        lambda: (
+            cluster.get("chatbot", name, "-n", namespace).get("status", {}).get("observedGeneration") == 2
+        ),
+    )
+    wait_ready(cluster, namespace, name)
     return name
 
 
-def can_i(cluster: Cluster, kubeconfig: Path, *args: str) -> bool:
-    result = cluster.kubectl("auth", "can-i", *args, kubeconfig=kubeconfig, check=False)
-    return result.stdout.strip() == "yes"
+def wait_ready(cluster: Cluster, namespace: str, name: str) -> None:
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", f"chatbot/{name}", "-n", namespace, "--timeout=90s", timeout=120
+    )
+
+
+# What every authenticated user may do (system:basic-user): ask what it may do.
+SELF_REVIEWS = {
+    "selfsubjectreviews.authentication.k8s.io",
+    "selfsubjectaccessreviews.authorization.k8s.io",
+    "selfsubjectrulesreviews.authorization.k8s.io",
+}
+
+
+def rules_allowed_in(cluster: Cluster, kubeconfig: Path, namespace: str) -> dict[str, set[str]]:
+    """Resource -> verbs, as `kubectl auth can-i --list` shows them for a namespace (cluster-wide
+    rules included), less what every user may do. Rows of non-resource URLs start blank: skipped."""
+    table = cluster.kubectl("auth", "can-i", "--list", "-n", namespace, kubeconfig=kubeconfig).stdout
+    rights: dict[str, set[str]] = {}
+    for line in table.splitlines()[1:]:
+        if not line.strip() or line[0].isspace():
+            continue
+        resource, verbs = line.split()[0], line[line.rindex("[") + 1 : line.rindex("]")].split()
+        if resource not in SELF_REVIEWS:
+            rights.setdefault(resource, set()).update(verbs)
+    return rights
 
 
 def granted(role: dict[str, Any]) -> set[Access]:
