@@ -13,11 +13,27 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from kubernetes import client, config
+from urllib3.util.retry import Retry
 
 from chatbot_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION
 from chatbot_operator.metrics import API_WRITES
 
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
+# A brief API server hiccup (5xx, throttling) is retried on the spot, so callers outside Kopf's
+# handler retries (watch events, the refresh loop) do not lose the write. Every verb we retry is
+# idempotent: server-side apply, GETs, and status patches with a resourceVersion precondition
+# (repeating one that went through gets 409). POST (Events) is not retried: it would duplicate.
+TRANSIENT_ERROR_RETRIES: Final = Retry(
+    total=4,
+    connect=4,
+    read=0,
+    status_forcelist=(429, 500, 502, 503, 504),
+    allowed_methods=frozenset({"GET", "PATCH", "PUT", "DELETE"}),
+    backoff_factor=0.2,
+    respect_retry_after_header=True,
+    # After the last try, the error response itself reaches KubeError (and Kopf's TemporaryError).
+    raise_on_status=False,
+)
 MERGE_CONTENT_TYPE: Final = "application/merge-patch+json"
 
 
@@ -82,6 +98,7 @@ class KubeClient:
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             config.load_kube_config(client_configuration=configuration)
+        configuration.retries = TRANSIENT_ERROR_RETRIES
         return cls(client.ApiClient(configuration))
 
     def _request(
