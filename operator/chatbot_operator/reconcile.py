@@ -167,10 +167,29 @@ class Reconciler:
                     raise
                 apply_error = Condition(FALSE, "ApplyFailed", f"The {kind} was rejected: {error.message}")
                 break
+        if (
+            resolved is not None
+            and "Secret" not in desired
+            and (previous.get("config") or {}).get("resolvedAt")
+        ):
+            # App Configuration gave secrets before (status says it resolved) and gives none now, or
+            # is gone from the spec: the owned copy of the old key must not outlive its source.
+            self._empty_owned_secret(owner)
         deployment = actual.get("Deployment")
         if "Deployment" not in actual:  # not wanted now, or not reached: report the one that exists
             deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], owner.namespace, owner.name)
         self._write_status(body, deployment, corpus_obs, config_obs, apply_error, now)
+
+    def _empty_owned_secret(self, owner: Owner) -> None:
+        # Emptied with an apply rather than deleted: the operator has no delete rights on Secrets,
+        # and the empty object goes with its ChatBot through the garbage collector.
+        secret = self.kube.get(SECRETS, owner.namespace, naming.secret_name(owner.name))
+        if secret is None or not secret.get("data"):
+            return
+        if any(ref.get("uid") == owner.uid for ref in secret["metadata"].get("ownerReferences") or []):
+            name = f"{owner.namespace}/{naming.secret_name(owner.name)}"
+            logger.info("Emptying Secret %s: App Configuration gives no secret now", name)
+            self.kube.apply(builders.stamp_applied_hash(builders.build_secret(owner, {})))
 
     def reconcile_latest(self, namespace: str, name: str) -> None:
         """Reconcile from a fresh read, again on a conflict (someone wrote the ChatBot meanwhile).
@@ -282,7 +301,11 @@ class Reconciler:
                 return
             corpus_obs, config_obs, deployment = observed
             try:
-                self._write_status(chatbot, deployment, corpus_obs, config_obs, None, self.now())
+                # Only a reconcile acts on a new generation, so only it may claim to have observed one.
+                seen = (chatbot.get("status") or {}).get("observedGeneration")
+                self._write_status(
+                    chatbot, deployment, corpus_obs, config_obs, None, self.now(), observed_generation=seen
+                )
                 return
             except KubeError as error:
                 if error.status != 409:
@@ -524,11 +547,15 @@ class Reconciler:
         config_obs: ConfigObservation,
         apply_error: Condition | None,
         now: datetime,
+        *,
+        observed_generation: int | None = None,
     ) -> None:
         metadata, spec = body["metadata"], body.get("spec", {})
         previous = body.get("status") or {}
         owner = Owner(metadata["name"], metadata["namespace"], metadata.get("uid", ""))
-        generation = int(metadata.get("generation", 0))
+        generation = int(
+            metadata.get("generation", 0) if observed_generation is None else observed_generation
+        )
         rollout = observe_rollout(deployment)
         ready = apply_error or summarize_ready(
             config_obs.condition, corpus_obs.condition, rollout.available, rollout.progressing
@@ -585,8 +612,7 @@ class Reconciler:
         old = strip_volatile(previous)
         if _without_nones(status) == old:
             return
-        # Keys we no longer report are removed explicitly: a merge patch keeps what it does not name.
-        patch = {**{key: None for key in old if key not in status}, **status}
+        patch = _merge_patch(old, status)
         self.kube.patch_status(
             CHATBOTS, owner.namespace, owner.name, patch, resource_version=metadata.get("resourceVersion")
         )
@@ -613,6 +639,19 @@ def keyvault_options(settings: OperatorSettings) -> "KeyVaultOptions":
 def _corpus_source(corpus_spec: Mapping[str, Any]) -> str:
     """What, besides the commit, decides whether a fetch can succeed."""
     return compute_settings_hash(serialize_settings(corpus_spec))
+
+
+def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch from `old` to `new`. Keys we no longer report, nested ones included (a
+    stale status.config.unknownKeys), are removed explicitly: a merge patch keeps what it does not name."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        previous = old.get(key)
+        if isinstance(value, Mapping) and isinstance(previous, Mapping):
+            patch[key] = _merge_patch(previous, value)
+        else:
+            patch[key] = value
+    return patch
 
 
 def _without_nones(value: Any) -> Any:

@@ -450,3 +450,22 @@ def test_a_key_vault_reference_supplies_the_llm_key_and_a_rotation_in_key_vault_
     after = cluster.get("deployment", name, "-n", bots)
     assert settings_hash(after) == second_hash
     assert after["metadata"]["generation"] == rolled["metadata"]["generation"]
+
+    # App Configuration is removed from the spec: the owned copy of the key does not outlive it
+    # (emptied; the operator has no delete rights on Secrets), and the pods stop reading it.
+    cluster.kubectl(
+        "patch", "chatbot", name, "-n", bots, "--type=json",
+        "-p", '[{"op": "remove", "path": "/spec/appConfiguration"}]',
+    )  # fmt: skip
+    wait_until(
+        "the owned Secret to be emptied",
+        lambda: not cluster.get("secret", f"{name}-secrets", "-n", bots).get("data"),
+        timeout=60,
+    )
+    final = wait_until("the ChatBot to settle", lambda: settled(cluster, bots, name))
+    deployment = cluster.get("deployment", name, "-n", bots)
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert not [
+        e for e in env if "valueFrom" in e and e["valueFrom"]["secretKeyRef"]["name"] == f"{name}-secrets"
+    ]
+    assert "config" not in final["status"] or not final["status"]["config"].get("resolvedAt")
