@@ -88,19 +88,22 @@ def _egress_rules(value: Any, where: str) -> tuple[EgressRule, ...]:
 
 def _egress_rule(value: Any, where: str) -> EgressRule:
     rule = _mapping(value, where)
+    unknown = set(rule) - {"cidr", "except", "namespaceSelector", "podSelector", "ports"}
+    if unknown:
+        raise SettingsError(f"{SETTING}: {where} has unknown keys: {', '.join(sorted(unknown))}")
     ports = _list(rule.get("ports"), f"{where}.ports")
     if not ports or not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports):
         raise SettingsError(f"{SETTING}: {where}.ports must be a non-empty list of ports (1-65535)")
-    cidr = rule.get("cidr", "")
     has_selector = "namespaceSelector" in rule or "podSelector" in rule
-    if bool(cidr) == has_selector:
-        raise SettingsError(f"{SETTING}: {where} needs either cidr or namespaceSelector/podSelector")
+    if ("cidr" in rule) == has_selector or ("except" in rule and "cidr" not in rule):
+        raise SettingsError(
+            f"{SETTING}: {where} needs either cidr (and except) or namespaceSelector/podSelector"
+        )
+    cidr = rule.get("cidr", "")
     except_cidrs = _list(rule.get("except", []), f"{where}.except")
-    for text in (cidr, *except_cidrs) if cidr else ():
-        try:
-            ipaddress.ip_network(text, strict=False)
-        except (TypeError, ValueError):
-            raise SettingsError(f"{SETTING}: {where} has an invalid CIDR {text!r}") from None
+    for text in (cidr, *except_cidrs) if "cidr" in rule else ():
+        if not _is_cidr(text):
+            raise SettingsError(f"{SETTING}: {where} has an invalid CIDR {text!r}")
     return EgressRule(
         ports=tuple(ports),
         cidr=cidr,
@@ -110,6 +113,17 @@ def _egress_rule(value: Any, where: str) -> EgressRule:
         else None,
         pod_selector=_mapping(rule["podSelector"], f"{where}.podSelector") if "podSelector" in rule else None,
     )
+
+
+def _is_cidr(text: Any) -> bool:
+    # The API server wants address/prefix; host bits may be set (it is not strict about them).
+    if not isinstance(text, str) or "/" not in text:
+        return False
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -62,6 +62,13 @@ def test_the_charts_json_becomes_typed_rules() -> None:
         ('{"extraEgress": [{"ports": [443]}]}', "extraEgress[0] needs either cidr or"),
         ('{"extraEgress": [{"cidr": "10.0.0.0/8", "podSelector": {}, "ports": [1]}]}', "needs either cidr"),
         ('{"ingressFromSameNamespace": "yes"}', "ingressFromSameNamespace"),
+        ('{"llmEgress": [{"cidr": "203.0.113.7", "ports": [443]}]}', "invalid CIDR '203.0.113.7'"),
+        ('{"llmEgress": [{"cidr": 3, "ports": [443]}]}', "invalid CIDR 3"),
+        (
+            '{"llmEgress": [{"podSelector": {}, "except": ["10.0.0.0/8"], "ports": [443]}]}',
+            "needs either cidr",
+        ),
+        ('{"llmEgress": [{"cidr": "10.0.0.0/8", "port": 443, "ports": [443]}]}', "unknown keys: port"),
         ('{"ingressNamespaceSelectors": {"matchLabels": {}}}', "ingressNamespaceSelectors must be a list"),
     ],
 )
