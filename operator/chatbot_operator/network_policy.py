@@ -97,7 +97,7 @@ def _egress_rule(value: Any, where: str) -> EgressRule:
     has_selector = "namespaceSelector" in rule or "podSelector" in rule
     if ("cidr" in rule) == has_selector or ("except" in rule and "cidr" not in rule):
         raise SettingsError(
-            f"{SETTING}: {where} needs either cidr (and except) or namespaceSelector/podSelector"
+            f"{SETTING}: {where} needs either cidr or namespaceSelector/podSelector (except goes with cidr)"
         )
     cidr = rule.get("cidr", "")
     except_cidrs = _list(rule.get("except", []), f"{where}.except")
