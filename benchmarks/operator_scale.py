@@ -227,6 +227,7 @@ def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str,
 def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, count: int) -> dict[str, Any]:
     """A new operator process over the unchanged fleet: it must resume every ChatBot and write
     nothing."""
+    before = list_statuses(bench, namespace)
     started = time.monotonic()
     operator.start()
     assert operator.process is not None
@@ -245,7 +246,11 @@ def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, co
     wait_quiet(lambda: sum(writes().values()), bench.quiet, bench.timeout)
     by_kind = writes()
     memory = read_memory(operator.process.pid)
+    after = list_statuses(bench, namespace)
+    # Any write here is a bug: what changed says which writer left the status behind.
+    changed = {name: diff_status(before.get(name, {}), status) for name, status in after.items()}
     return {
+        "changed_statuses": {name: diff for name, diff in sorted(changed.items()) if diff},
         "resumed_s": round(resumed - started, 2),
         "cpu_s_until_resumed": cpu_seconds,
         "writes": sum(by_kind.values()),
@@ -253,6 +258,21 @@ def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, co
         "reads_by_kind": dict(sorted(reads().items())),
         "rss_mib": memory.rss_mib,
         "peak_rss_mib": memory.peak_rss_mib,
+    }
+
+
+def list_statuses(bench: Bench, namespace: str) -> dict[str, dict[str, Any]]:
+    group, group_version, plural = CHATBOTS
+    listed: Any = bench.api.list_namespaced_custom_object(group, group_version, namespace, plural)
+    return {item["metadata"]["name"]: item.get("status") or {} for item in listed["items"]}
+
+
+def diff_status(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The status fields that differ, old and new (status holds no secret, by design)."""
+    return {
+        key: {"before": before.get(key), "after": after.get(key)}
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
     }
 
 
@@ -411,15 +431,17 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> dict[str, Any]:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     output = Path(args.output) if args.output else RESULTS_DIR / f"operator-{stamp}.json"
     runs: list[dict[str, Any]] = []
+    # Kept after the run: the operator logs of every phase, to read when a figure looks wrong.
+    workdir = Path(tempfile.mkdtemp(prefix="bench-operator."))
+    print(f"operator logs: {workdir}", file=sys.stderr)
     with (
         local_cluster(args) as (cluster, audit),
         installed_chart(cluster) as release,
-        tempfile.TemporaryDirectory(prefix="bench-operator.") as workdir,
     ):
         api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
         api = client.CustomObjectsApi(api_client)
         bench = Bench(
-            cluster, release, audit, api, Path(workdir), args.quiet_seconds, args.timeout,
+            cluster, release, audit, api, workdir, args.quiet_seconds, args.timeout,
             output.with_suffix("") if args.profile else None, wait_for_cleanup=not args.smoke,
         )  # fmt: skip
         machine = describe_machine(cluster)
