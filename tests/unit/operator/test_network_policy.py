@@ -9,6 +9,7 @@ import pytest
 from chatbot_operator import builders, naming
 from chatbot_operator.builders import Owner
 from chatbot_operator.config import OperatorSettings, SettingsError
+from chatbot_operator.handlers import build_registry
 from chatbot_operator.kube import PATHS_BY_KIND, ResourcePath
 from chatbot_operator.network_policy import (
     DEFAULT_DNS_NAMESPACE_SELECTOR,
@@ -180,3 +181,18 @@ def test_reconcile_without_the_setting_creates_no_policy() -> None:
     kube = reconcile_faq_bot(OperatorSettings.from_sources({}))
     assert "NetworkPolicy" not in kube.applied
     assert "Deployment" in kube.applied
+
+
+def watched_plurals(settings: OperatorSettings) -> set[str | None]:
+    registry = build_registry(settings)
+    return {
+        handler.selector.any_name for handler in registry._watching.get_all_handlers() if handler.selector
+    }
+
+
+def test_policies_are_watched_for_drift_only_when_the_operator_creates_them() -> None:
+    # Without the setting the chart grants no rights on networkpolicies: a watch would be refused.
+    assert "networkpolicies" not in watched_plurals(OperatorSettings())
+    with_policies = OperatorSettings.from_sources({}, ["--bot-network-policy", json.dumps(CHART_VALUE)])
+    assert "networkpolicies" in watched_plurals(with_policies)
+    assert {"deployments", "services", "configmaps", "secrets"} <= watched_plurals(with_policies)
