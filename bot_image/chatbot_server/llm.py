@@ -1,16 +1,19 @@
 """The language model upstream: one `openai` client per app, and raw pass-through calls.
 
-The client is created once (in the lifespan) on aiohttp, and its own retry mechanism handles 429
-and 5xx with backoff (`llm_max_retries`, honouring Retry-After). Responses are read raw rather than
+The client is created once (in the lifespan) on aiohttp. A call's first attempt goes straight
+through the client's HTTP pool; the SDK's own retry mechanism takes over a failed one (429 and 5xx
+with backoff, `llm_max_retries`, honouring Retry-After). Responses are read raw rather than
 parsed into the SDK's pydantic models: the bot forwards upstream bytes to OpenAI clients unchanged
 and only needs a few fields itself, so a model object per streamed chunk would be pure overhead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, cast
 
 import httpx2
@@ -21,18 +24,28 @@ from chatbot_server.errors import BotError
 from chatbot_server.metrics import Metrics
 from chatbot_server.settings import Settings
 
+# As the SDK does: its first retry waits about this long; a longer Retry-After is not waited for.
+INITIAL_RETRY_SECONDS = 0.5
+MAX_RETRY_AFTER_SECONDS = 60.0
+
 GENERATION_FIELDS = ("temperature", "max_tokens", "top_p", "presence_penalty", "frequency_penalty")
 
 
-def create_llm_client(settings: Settings) -> AsyncOpenAI | None:
-    """The client for the configured provider, or None in offline mode."""
+def create_http_client() -> httpx2.AsyncClient:
+    """The SDK's HTTP client on aiohttp, with the SDK's defaults (pool size, redirects)."""
+    client: httpx2.AsyncClient = DefaultAioHttpClient()
+    return client
+
+
+def create_llm_client(settings: Settings, http: httpx2.AsyncClient) -> AsyncOpenAI | None:
+    """The client for the configured provider, on the given HTTP client; None in offline mode."""
     if settings.offline:
         return None
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     common: dict[str, Any] = {
         "timeout": settings.llm_timeout_seconds,
         "max_retries": settings.llm_max_retries,
-        "http_client": DefaultAioHttpClient(),
+        "http_client": http,
     }
     if settings.llm_provider == "azure-openai":
         assert settings.llm_base_url is not None  # checked by Settings
@@ -124,11 +137,29 @@ def _upstream_message(error: openai.APIStatusError) -> str:
 
 
 class Upstream:
-    """Calls the chat completions endpoint of the configured LLM."""
+    """Calls the chat completions endpoint of the configured LLM.
 
-    def __init__(self, client: AsyncOpenAI, settings: Settings, metrics: Metrics) -> None:
-        self._create = client.chat.completions.with_raw_response.create
-        self._stream = client.chat.completions.with_streaming_response.create
+    Each call is first sent as one plain POST through the SDK's own HTTP client (its aiohttp pool),
+    with the URL and headers the SDK derives for this provider, computed once: building a request
+    through the SDK (options model, body transform, header merging, URL parsing) cost more than the
+    rest of the bot's work on a request. When that attempt fails in a way the SDK would retry (a
+    connection error, 408, 409, 429, 5xx), the SDK takes the call over with one retry fewer, so its
+    backoff, Retry-After handling and error types stay those of the SDK.
+    """
+
+    def __init__(
+        self, client: AsyncOpenAI, http: httpx2.AsyncClient, settings: Settings, metrics: Metrics
+    ) -> None:
+        self._http = http
+        query = {name: str(value) for name, value in client.default_query.items()}  # Azure's api-version
+        self._url = client.base_url.join("chat/completions").copy_merge_params(query)
+        headers = {name: value for name, value in client.default_headers.items() if isinstance(value, str)}
+        self._headers = {**headers, **client.auth_headers}
+        self._timeout = httpx2.Timeout(settings.llm_timeout_seconds).as_dict()
+        self._retries = settings.llm_max_retries
+        retrying = client.with_options(max_retries=max(0, settings.llm_max_retries - 1))
+        self._create = retrying.chat.completions.with_raw_response.create
+        self._stream = retrying.chat.completions.with_streaming_response.create
         self._model = settings.model
         self._metrics = metrics
 
@@ -137,8 +168,11 @@ class Upstream:
         started = time.perf_counter()
         try:
             with self._metrics.upstream_open.track_inprogress():
-                response = await self._create(model=self._model, **_body(messages, params))
-                body: bytes = response.content
+                response = await self._send(messages, params, stream=False)
+                if response is not None:
+                    body = response.content
+                else:
+                    body = (await self._create(model=self._model, **_body(messages, params))).content
         except Exception as error:
             raise upstream_error(error, self._metrics) from error
         self._metrics.upstream_latency.observe(time.perf_counter() - started)
@@ -156,10 +190,8 @@ class Upstream:
             # Left (and the request closed) however the stream ends: finished, failed, or cancelled
             # because the bot's client went away.
             with self._metrics.upstream_open.track_inprogress():
-                async with self._stream(
-                    model=self._model, stream=True, **_body(messages, params)
-                ) as response:
-                    async for line in response.iter_lines():
+                async with contextlib.aclosing(self._lines(messages, params)) as lines:
+                    async for line in lines:
                         if first:
                             self._metrics.upstream_latency.observe(time.perf_counter() - started)
                             first = False
@@ -177,6 +209,77 @@ class Upstream:
             raise
         except Exception as error:
             raise upstream_error(error, self._metrics) from error
+
+    async def _lines(
+        self, messages: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> AsyncGenerator[str, None]:
+        response = await self._send(messages, params, stream=True)
+        if response is not None:
+            try:
+                async for line in response.aiter_lines():
+                    yield line
+            finally:
+                await response.aclose()
+            return
+        async with self._stream(model=self._model, stream=True, **_body(messages, params)) as retried:
+            async for line in retried.iter_lines():
+                yield line
+
+    async def _send(
+        self, messages: list[dict[str, Any]], params: Mapping[str, Any], *, stream: bool
+    ) -> httpx2.Response | None:
+        """The response of the first attempt, or None when the SDK is to retry the call."""
+        payload: dict[str, Any] = {"model": self._model, "messages": messages, **params}
+        if stream:
+            payload["stream"] = True
+        # A Request built directly: the client's build_request merges cookies, URLs and headers the
+        # bot never sets, per call.
+        request = httpx2.Request(
+            "POST",
+            self._url,
+            content=json.dumps(payload).encode(),
+            headers=self._headers,
+            extensions={"timeout": self._timeout},
+        )
+        try:
+            response = await self._http.send(request, stream=stream)
+        except httpx2.TransportError:
+            if self._retries:
+                return None
+            raise
+        if response.is_success:
+            return response
+        await response.aread()
+        await response.aclose()
+        if self._retries and _retryable(response):
+            await asyncio.sleep(_retry_delay(response))
+            return None
+        raise _status_error(response)
+
+
+def _retryable(response: httpx2.Response) -> bool:
+    return response.status_code in (408, 409, 429) or response.status_code >= 500
+
+
+def _retry_delay(response: httpx2.Response) -> float:
+    """The wait before the SDK's first retry: the upstream's Retry-After, else the SDK's initial delay."""
+    try:
+        wait = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return INITIAL_RETRY_SECONDS
+    return wait if 0 <= wait <= MAX_RETRY_AFTER_SECONDS else INITIAL_RETRY_SECONDS
+
+
+def _status_error(response: httpx2.Response) -> openai.APIStatusError:
+    """The SDK's exception for an error status, with the upstream's error object as its body."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text or None
+    if isinstance(body, Mapping):
+        body = body.get("error", body)
+    kind = openai.RateLimitError if response.status_code == 429 else openai.APIStatusError
+    return kind(f"Error code: {response.status_code}", response=response, body=body)
 
 
 def _body(messages: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from openai import AsyncOpenAI
 
 from chatbot_server.answering import Bot
 from chatbot_server.auth import ApiKeys
-from chatbot_server.llm import Upstream, create_llm_client
+from chatbot_server.llm import Upstream, create_http_client, create_llm_client
 from chatbot_server.metrics import Metrics
 from chatbot_server.retrieval import CorpusIndex, build_index
 from chatbot_server.settings import Settings
@@ -35,9 +35,12 @@ class BotState:
         return cls(settings=settings, metrics=Metrics(), api_keys=ApiKeys(settings.api_keys_dir))
 
     def open_client(self) -> None:
-        self.client = create_llm_client(self.settings)
+        if self.settings.offline:
+            return
+        http = create_http_client()
+        self.client = create_llm_client(self.settings, http)
         if self.client is not None:
-            self.upstream = Upstream(self.client, self.settings, self.metrics)
+            self.upstream = Upstream(self.client, http, self.settings, self.metrics)
 
     async def prepare(self) -> None:
         """Index the corpus and load the tokenizer in worker threads, then mark the bot ready."""
