@@ -102,6 +102,11 @@ def build_registry(
         # would overflow the 256 KiB annotation limit.
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
         settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffBase")
+        # After Kopf stores the diff-base, events older than that write are held until it shows up.
+        # Past the 5 s default (a busy API server, a fleet being created), Kopf took a stale event
+        # for an unhandled creation, ran the handler again, hit a 409 and left a retry record in
+        # status that the next operator start had to clean up: a write on every restart.
+        settings.persistence.consistency_timeout = 60
         # Only our own Events and warnings, not one Event per successful handler.
         settings.posting.level = logging.WARNING
         # Sync handlers run in threads; enough of them to reconcile many ChatBots at once.
