@@ -152,7 +152,9 @@ class KubeClient:
             "PATCH",
             path.item(metadata["namespace"], metadata["name"]),
             query={"fieldManager": FIELD_MANAGER, "force": "true"},
-            body=manifest,
+            # An apply body is parsed as YAML, which refuses the surrogate-pair escapes that JSON
+            # uses for characters beyond U+FFFF (an emoji in a prompt): send them as UTF-8 instead.
+            body=json.dumps(manifest, ensure_ascii=False).encode(),
             content_type=APPLY_CONTENT_TYPE,
         )
 
