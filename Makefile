@@ -72,8 +72,13 @@ bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply,
 chaos: venv tools ## the operator SIGKILLed in 20 rounds over 200 ChatBots (CHAOS_SEED=n replays one)
 	CHAOS_CHATBOTS=$${CHAOS_CHATBOTS:-200} CHAOS_ROUNDS=$${CHAOS_ROUNDS:-20} \
 		$(PYTEST) tests/e2e/test_operator_chaos.py -s --timeout=3600
+
+.PHONY: admission-fuzz
+admission-fuzz: venv tools ## 3000 generated ChatBot specs through admission, 30 of the valid ones reconciled
+	ADMISSION_EXAMPLES=$${ADMISSION_EXAMPLES:-3000} ADMISSION_RECONCILED=$${ADMISSION_RECONCILED:-30} \
+		$(PYTEST) tests/e2e/test_admission_generated.py -s --timeout=3600 --hypothesis-show-statistics
 .PHONY: soak
 soak: venv ## the bot under 1,000 concurrent streaming clients for 10 minutes (SOAK_CLIENTS, SOAK_SECONDS)
 	$(PY) -m tests.support.soak --clients $${SOAK_CLIENTS:-1000} --seconds $${SOAK_SECONDS:-600} \
-		--words 20 --chunk-delay 0.5 --pause-seconds 1
+		--words 10 --chunk-delay 1 --pause-seconds 1
 # --- end reliability ---
