@@ -65,6 +65,25 @@ demo: venv tools ## local control plane + chart + operator + example bot you can
 .PHONY: bench-operator
 bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply, writes, restart, memory (~1 h)
 	$(PY) -m benchmarks.operator_scale --chatbots 100,1000 --runs 3
+
+.PHONY: bench-tools bench-bot bench-bot-litellm bench-retrieval bench-chart bench-profile
+bench-tools: ## install wrk, the bot benchmark's load generator (Debian package)
+	benchmarks/install-tools.sh
+
+bench-bot: venv bench-tools ## bot: added latency, throughput, time to first token, held streams (~15 min)
+	$(PY) -m benchmarks.bot_overhead
+
+bench-bot-litellm: venv bench-tools ## the bot benchmark with LiteLLM beside it (its own venv, outside the project)
+	$(PY) -m benchmarks.bot_overhead --litellm
+
+bench-retrieval: venv ## retrieval: build rate, top-5 query p50/p99, memory at 1k/10k/50k chunks (~5 min)
+	$(PY) -m benchmarks.retrieval
+
+bench-chart: venv ## docs/benchmarks/bot-overhead.png from benchmarks/results/bot-overhead.json
+	$(PY) -m benchmarks.chart
+
+bench-profile: venv ## pyinstrument profile of the bot under load, as text and HTML
+	$(PY) -m benchmarks.profile_bot --out benchmarks/results/bot-profile.txt
 # --- end benchmarks ---
 
 # --- reliability (docs/reliability.md) ---
