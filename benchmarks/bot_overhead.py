@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compare-ref",
         metavar="REF",
         help="also run the bot as of this git commit (target bot@REF), side by side: before and after",
+    )
+    parser.add_argument(
+        "--rederive", type=Path, metavar="JSON", help="recompute the derived figures of a results file"
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that it runs, not timing")
     parser.add_argument("--out", type=Path, default=report.RESULTS_DIR / "bot-overhead.json")
@@ -271,6 +275,12 @@ def hold(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.rederive:
+        measured: dict[str, Any] = json.loads(args.rederive.read_text())
+        derive(measured)
+        report.write(measured, args.rederive)
+        print(render(measured))
+        return
     args.litellm_path = litellm_executable(args.litellm) if args.litellm else None
     concurrency = levels(args.concurrency)
 
@@ -325,8 +335,19 @@ def main(argv: list[str] | None = None) -> None:
                 for target in held_targets:
                     stop(target.process)
 
-    names = [t.name for t in targets]
     result["requests"] = requests
+    result["ttft"] = ttft
+    result["held_streams"] = held
+    derive(result)
+    report.write(result, args.out)
+    print(render(result))
+    print(f"\nresults written to {args.out}")
+
+
+def derive(result: dict[str, Any]) -> None:
+    """The figures computed from the measurements: added latency, throughput at a p99, targets."""
+    requests, ttft = result["requests"], result["ttft"]
+    names = list(requests)
     result["added"] = {
         name: added(requests, name, ("p50_ms", "p99_ms")) for name in names if name != "direct"
     }
@@ -334,21 +355,19 @@ def main(argv: list[str] | None = None) -> None:
         name: {str(bound): throughput_at_p99(requests[name], bound) for bound in P99_BOUNDS_MS}
         for name in names
     }
-    result["ttft"] = ttft
-    result["added_ttft"] = {name: added(ttft, name, ttft_keys) for name in names if name != "direct"}
-    result["held_streams"] = held
+    keys = ("ttft_p50_ms", "ttft_p99_ms")
+    result["added_ttft"] = {name: added(ttft, name, keys) for name in names if name != "direct"}
     if "litellm" in requests:
         result["vs_litellm"] = versus_litellm(requests)
     result["targets_check"] = check_targets(result)
-    report.write(result, args.out)
-    print(render(result))
-    print(f"\nresults written to {args.out}")
 
 
 def versus_litellm(requests: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     """At each LiteLLM run's p99: LiteLLM's throughput, and the bot's best throughput within that p99."""
     out = {}
     for level, summary in requests["litellm"].items():
+        if summary["rps"] <= 0:
+            continue  # no request finished within a measurement: no p99 to compare at
         bound = summary["p99_ms"]
         bot = throughput_at_p99(requests["bot"], bound)
         out[level] = {
