@@ -236,14 +236,18 @@ def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, co
     cpu = bench.cpu_meter(operator)
     deadline = time.monotonic() + bench.timeout
     # Every ChatBot is reconciled once on resume; only then can "no writes" mean anything.
-    while read_metrics(operator.metrics_port).get("chatbot_operator_reconciles_total", 0.0) < count:
+    reconciled = 0.0
+    while (
+        reconciled := read_metrics(operator.metrics_port).get("chatbot_operator_reconciles_total", 0.0)
+    ) < count:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the restarted operator did not resume {count} ChatBots in time")
+            break  # reported below with what was measured: a slow resume is a finding, not a crash
         operator.assert_running()
         time.sleep(0.5)
     resumed = time.monotonic()
     cpu_seconds = cpu.read()
-    wait_quiet(lambda: sum(writes().values()), bench.quiet, bench.timeout)
+    if reconciled >= count:
+        wait_quiet(lambda: sum(writes().values()), bench.quiet, bench.timeout)
     by_kind = writes()
     memory = read_memory(operator.process.pid)
     after = list_statuses(bench, namespace)
@@ -251,6 +255,7 @@ def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, co
     changed = {name: diff_status(before.get(name, {}), status) for name, status in after.items()}
     return {
         "changed_statuses": {name: diff for name, diff in sorted(changed.items()) if diff},
+        "resumed": int(reconciled),
         "resumed_s": round(resumed - started, 2),
         "cpu_s_until_resumed": cpu_seconds,
         "writes": sum(by_kind.values()),
@@ -293,6 +298,10 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 r["operator"]["writes_per_chatbot"] for r in of_count
             ),
             "restart_writes_max": max(r["operator"]["restart"]["writes"] for r in of_count),
+            "restart_resumed_min": min(r["operator"]["restart"]["resumed"] for r in of_count),
+            "restart_resumed_s_median": statistics.median(
+                r["operator"]["restart"]["resumed_s"] for r in of_count
+            ),
             "peak_rss_mib_max": max(
                 max(r["operator"]["peak_rss_mib"], r["operator"]["restart"]["peak_rss_mib"]) for r in of_count
             ),
@@ -325,11 +334,14 @@ def check_targets(summary: dict[str, Any]) -> dict[str, str]:
     verdicts = {}
     for count, s in summary.items():
         ratio_ok = s["ratio_median"] <= TARGET_RATIO
-        restart_ok = s["restart_writes_max"] <= TARGET_RESTART_WRITES
+        restart_ok = s["restart_writes_max"] <= TARGET_RESTART_WRITES and s["restart_resumed_min"] >= int(
+            count
+        )
         memory_ok = s["peak_rss_mib_max"] <= TARGET_PEAK_MIB
         verdicts[count] = (
             f"ratio {s['ratio_median']} {'<=' if ratio_ok else '>'} {TARGET_RATIO}; "
-            f"restart writes {s['restart_writes_max']} ({'met' if restart_ok else 'missed'}); "
+            f"restart writes {s['restart_writes_max']}, {s['restart_resumed_min']}/{count} resumed "
+            f"({'met' if restart_ok else 'missed'}); "
             f"peak RSS {s['peak_rss_mib_max']} MiB {'<=' if memory_ok else '>'} {TARGET_PEAK_MIB}"
         )
     return verdicts
