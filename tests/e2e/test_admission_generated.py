@@ -110,7 +110,9 @@ def sized(length: int) -> st.SearchStrategy[str]:
 TEXT = st.characters(blacklist_categories=("Cs", "Cc"))
 DNS_NAME = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?(\.[a-z0-9]{1,10})?\Z")
 BAD_DNS_NAME = st.sampled_from(["Upper", "under_score", "-leading", "trailing-", "a..b", "spa ce", ""])
-QUANTITY = st.sampled_from(["100m", "0.5", "1", "128Mi", "1Gi", "2e3", 3])
+# CPU requests kwok's fake nodes can hold, and valid ones no node can (2,000 cores, 1Gi cores).
+QUANTITY = st.sampled_from(["10m", "100m", "0.5", "1"])
+HUGE_QUANTITY = st.sampled_from(["128Mi", "1Gi", "2e3", 3])
 BAD_QUANTITY = st.sampled_from(["lots", "1.2.3", "10 Mi", "-", "1Gb"])
 DURATION = st.builds(lambda n, unit: f"{n}{unit}", st.integers(1, 90), st.sampled_from("mh")) | st.just("30s")
 TOO_SHORT_DURATION = st.sampled_from(["1s", "29s", "0m"])
@@ -298,6 +300,9 @@ MUTATION_TABLE: list[Choices] = [
         st.integers(max_value=0) | st.integers(65536),
     ),
     field_values("resources", ("resources", "requests", "cpu"), QUANTITY, BAD_QUANTITY),
+    field_values(
+        "resources", ("resources", "requests", "cpu"), HUGE_QUANTITY, st.nothing(), reconcilable=False
+    ),
     field_values("transcript", ("transcriptLog",), st.booleans(), st.sampled_from(["yes", 1, "true"])),
     field_values(
         "corpus",
