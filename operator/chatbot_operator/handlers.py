@@ -48,24 +48,25 @@ def _reconcile(reconciler: Reconciler, body: Mapping[str, Any], *, new: bool = F
         raise
 
 
-async def refresh_due_chatbots(
-    reconciler: Reconciler, chatbots: kopf.Index[tuple[str, str], dict[str, Any]], interval: float
-) -> None:
+# The latest snapshot of every watched ChatBot, by (namespace, name).
+ChatBotCache = dict[tuple[str, str], dict[str, Any]]
+
+
+async def refresh_due_chatbots(reconciler: Reconciler, chatbots: ChatBotCache, interval: float) -> None:
     """Every `interval` seconds, reconcile the ChatBots whose corpus or settings refresh is due.
 
-    The due-check reads only the in-memory index, so an idle fleet costs no API calls.
+    The due-check reads only the in-memory snapshots, so an idle fleet costs no API calls.
     """
     while True:
         await asyncio.sleep(interval)
-        for key in list(chatbots):
-            for body in list(chatbots.get(key, ())):
-                if body["metadata"].get("deletionTimestamp") or not reconciler.refresh_is_due(body):
-                    continue
-                try:
-                    await asyncio.to_thread(reconciler.reconcile_latest, *key)
-                except Exception:
-                    # The next round retries; one broken ChatBot must not stop the others' refresh.
-                    logger.exception("Refreshing ChatBot %s/%s failed", *key)
+        for key, body in list(chatbots.items()):
+            if body["metadata"].get("deletionTimestamp") or not reconciler.refresh_is_due(body):
+                continue
+            try:
+                await asyncio.to_thread(reconciler.reconcile_latest, *key)
+            except Exception:
+                # The next round retries; one broken ChatBot must not stop the others' refresh.
+                logger.exception("Refreshing ChatBot %s/%s failed", *key)
 
 
 def _corpus_failed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> bool:
@@ -92,6 +93,7 @@ def build_registry(
     operator_settings: OperatorSettings, kube: KubeClient | None = None
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    chatbots: ChatBotCache = {}
     children: tuple[tuple[str, str, str], ...] = CHILD_RESOURCES
     if operator_settings.bot_network_policy is not None:
         children = (*children, NETWORK_POLICIES)
@@ -133,7 +135,7 @@ def build_registry(
         # One loop refreshes every ChatBot whose corpus or App Configuration is due. Not a Kopf
         # timer: timers put a finalizer on every ChatBot, and deletion must not depend on us.
         memo.refresher = asyncio.create_task(
-            refresh_due_chatbots(reconciler, kwargs["chatbots"], operator_settings.refresh_check_seconds)
+            refresh_due_chatbots(reconciler, chatbots, operator_settings.refresh_check_seconds)
         )
 
     @kopf.on.cleanup(registry=registry)
@@ -150,11 +152,18 @@ def build_registry(
             info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
             return info
 
-    @kopf.index(GROUP, VERSION, PLURAL, id="chatbots", registry=registry)
-    def chatbots(
-        namespace: str | None, name: str, body: kopf.Body, **_: Any
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(namespace or "", name): _snapshot(body)}
+    # Not a Kopf index: Kopf holds back every watched object (pods, Deployments...) until all its
+    # indexes are filled, and that wait grows with the square of the objects: minutes at the start
+    # of an operator over 1,000 ChatBots (docs/benchmarks.md). A child seen before its owner is
+    # skipped; the owner's resume reconcile reads it anyway.
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    async def remember(
+        event: kopf.RawEvent, namespace: str | None, name: str, body: kopf.Body, **_: Any
+    ) -> None:
+        if event["type"] == "DELETED":
+            chatbots.pop((namespace or "", name), None)
+        else:
+            chatbots[namespace or "", name] = _snapshot(body)
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
@@ -172,15 +181,12 @@ def build_registry(
         @kopf.on.event(
             group, version, plural, labels={naming.LABEL_MANAGED_BY: FIELD_MANAGER}, registry=registry
         )
-        def child_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-            # The index arrives as a keyword named after the index handler.
-            chatbots: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["chatbots"]
+        def child_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
             metadata = body.get("metadata", {})
             key = (metadata.get("namespace", ""), metadata.get("labels", {}).get(naming.LABEL_INSTANCE, ""))
-            owners = chatbots.get(key)
-            if not owners:
+            chatbot = chatbots.get(key)
+            if chatbot is None:
                 return  # the owner is gone (garbage collection) or not ours to manage
-            chatbot = next(iter(owners))
             reconciler: Reconciler = memo.reconciler
             if event["type"] == "DELETED":
                 if not chatbot["metadata"].get("deletionTimestamp"):
