@@ -27,22 +27,42 @@ MIB = 1024 * 1024
 
 @dataclass
 class AuditLog:
-    """The API server's JSON audit log, read from a byte offset on."""
+    """The API server's JSON audit log, read from a position on.
+
+    The API server rotates it at 100 MB (audit.log is renamed audit-<time>.log), which a 1,000-bot
+    run passes: a position is the file's inode and an offset, and reading follows the rotation.
+    """
 
     path: Path
 
-    def offset(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
+    def offset(self) -> tuple[int, int]:
+        if not self.path.exists():
+            return (0, 0)
+        stat = self.path.stat()
+        return (stat.st_ino, stat.st_size)
+
+    def _read_since(self, position: tuple[int, int]) -> bytes:
+        inode, offset = position
+        files = sorted(
+            self.path.parent.glob(f"{self.path.stem}*{self.path.suffix}"), key=lambda f: f.stat().st_mtime
+        )
+        start = next((i for i, f in enumerate(files) if f.stat().st_ino == inode), None)
+        if start is None:  # not there yet, or rotated away: the current file is all there is
+            files, start, offset = [self.path], 0, 0
+        chunks = []
+        for i, file in enumerate(files[start:]):
+            with file.open("rb") as log:
+                log.seek(offset if i == 0 else 0)
+                chunks.append(log.read())
+        return b"".join(chunks)
 
     def writes_since(
-        self, offset: int, username: str, namespace: str, verbs: frozenset[str] = WRITE_VERBS
+        self, position: tuple[int, int], username: str, namespace: str, verbs: frozenset[str] = WRITE_VERBS
     ) -> Counter[str]:
-        """Requests (writes by default) by `username` in `namespace` after `offset`, by
+        """Requests (writes by default) by `username` in `namespace` after `position`, by
         "verb resource[/subresource]"."""
         counts: Counter[str] = Counter()
-        with self.path.open("rb") as log:
-            log.seek(offset)
-            data = log.read()
+        data = self._read_since(position)
         # The last line may still be being written; it is counted on the next read.
         for line in data[: data.rfind(b"\n") + 1].splitlines():
             event = json.loads(line)

@@ -97,7 +97,7 @@ class Bench:
 
     def count_reads(self, namespace: str) -> Callable[[], dict[str, int]]:
         """GETs and LISTs by the operator from now on (empty where the audit log has no reads)."""
-        audit, offset, user = self.audit, self.audit.offset() if self.audit else 0, self.operator_user
+        audit, offset, user = self.audit, self.audit.offset() if self.audit else (0, 0), self.operator_user
 
         def by_kind() -> dict[str, int]:
             return dict(audit.writes_since(offset, user, namespace, READ_VERBS)) if audit else {}
