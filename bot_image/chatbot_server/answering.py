@@ -95,7 +95,7 @@ class Bot:
         self._faq_lines = [f"Q: {entry.question}\nA: {entry.answer}" for entry in settings.faq]
 
     def check_limits(self, contents: Sequence[str]) -> None:
-        """Raise a 400 BotError when the conversation exceeds the message limits."""
+        """Raise a 400 BotError when the conversation exceeds the message limits or is not text."""
         limit = self.settings.max_messages
         if len(contents) > limit:
             raise BotError(
@@ -113,6 +113,19 @@ class Bot:
                     param=f"messages.{position}.content",
                     code="message_too_long",
                 )
+            # JSON may carry an unpaired surrogate ("\\ud800"), which no UTF-8 text can hold: it
+            # would fail later, when the message is encoded for the index, the tokenizer or the log.
+            if not content.isascii():
+                try:
+                    content.encode()
+                except UnicodeEncodeError as error:
+                    raise BotError(
+                        400,
+                        f"Message {position} is not valid Unicode text: it holds an unpaired surrogate "
+                        f"at character {error.start}.",
+                        param=f"messages.{position}.content",
+                        code="invalid_text",
+                    ) from None
 
     def look_up(self, question: str, *, with_faq: bool = True) -> Lookup:
         """The FAQ entry and corpus passages for a question, counted in the metrics."""

@@ -135,9 +135,6 @@ class FakeLLM:
             self.streams_open += 1
             try:
                 return await self._stream(request, body, behaviour)
-            except ConnectionResetError:
-                self.streams_cut += 1  # the bot closed its upstream request: nothing more to send
-                raise
             finally:
                 self.streams_open -= 1
         if behaviour == "disconnect":
@@ -171,6 +168,15 @@ class FakeLLM:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
+        try:
+            await self._write_stream(request, response, body, behaviour)
+        except ConnectionResetError:
+            self.streams_cut += 1  # the bot closed its upstream request: nothing more to send
+        return response
+
+    async def _write_stream(
+        self, request: web.Request, response: web.StreamResponse, body: dict[str, Any], behaviour: str
+    ) -> None:
         base = {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",
@@ -194,7 +200,7 @@ class FakeLLM:
             if behaviour == "disconnect" and position == 2:
                 assert request.transport is not None
                 request.transport.close()
-                return response
+                return
             if behaviour == "stall-mid" and position == 1:
                 await self._stall()
             piece = word if position == 0 else " " + word
@@ -214,7 +220,6 @@ class FakeLLM:
             )
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
-        return response
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:

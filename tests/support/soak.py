@@ -74,6 +74,7 @@ class SoakReport:
     elapsed: float = 0.0
     bot_5xx: int = 0
     upstream_errors: int = 0
+    metrics_error: str | None = None  # why the bot's metrics could not be read at the end
     exit_code: int | None = None
 
     @property
@@ -124,6 +125,8 @@ def problems(report: SoakReport) -> list[str]:
     server_errors = {status: count for status, count in report.statuses.items() if status >= 500}
     if server_errors:
         found.append(f"clients got server errors: {server_errors}")
+    if report.metrics_error:
+        found.append(f"the bot's metrics could not be read: {report.metrics_error}")
     if report.bot_5xx:
         found.append(f"the bot counted {report.bot_5xx} 5xx responses")
     if report.client_errors:
@@ -322,10 +325,22 @@ async def client(
         await asyncio.sleep(random.uniform(0, pause))
 
 
-async def sample(pid: int, report: SoakReport, started: float, stop: asyncio.Event) -> None:
+async def sample(pid: int, streams: Streams, started: float, stop: asyncio.Event) -> None:
+    """The bot's RSS every second, and a progress line on stderr every 30 s."""
+    report = streams.report
     while not stop.is_set():
         with contextlib.suppress(OSError):
             report.rss.append((time.monotonic() - started, read_rss(pid)))
+        if len(report.rss) % 30 == 0 and report.rss:
+            at, rss = report.rss[-1]
+            print(
+                f"{at:5.0f} s: {streams.open} in flight, {report.completed} completed, "
+                f"{report.broken} broken, "
+                f"{sum(report.client_errors.values())} client errors, longest gap {report.max_gap:.1f} s, "
+                f"RSS {rss / MIB:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -350,13 +365,13 @@ async def drive(config: SoakConfig, pid: int, url: str) -> SoakReport:
     connector = aiohttp.TCPConnector(limit=0)  # one connection per client, kept alive
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=config.stall_seconds * 4)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(300):  # a busy machine imports and indexes slowly
             await wait_ready(session, url)
         started = time.monotonic()
         cpu_before = read_cpu_seconds(pid)
         stop_at = started + config.seconds
         stop_sampling = asyncio.Event()
-        sampler = asyncio.create_task(sample(pid, report, started, stop_sampling))
+        sampler = asyncio.create_task(sample(pid, streams, started, stop_sampling))
         clients = [
             client(
                 session,
@@ -373,8 +388,11 @@ async def drive(config: SoakConfig, pid: int, url: str) -> SoakReport:
         await sampler
         report.elapsed = time.monotonic() - started
         report.cpu_seconds = read_cpu_seconds(pid) - cpu_before
-        async with session.get(f"{url}/metrics") as response:
-            report.bot_5xx, report.upstream_errors = count_5xx(await response.text())
+        try:
+            async with session.get(f"{url}/metrics", timeout=aiohttp.ClientTimeout(total=120)) as response:
+                report.bot_5xx, report.upstream_errors = count_5xx(await response.text())
+        except (aiohttp.ClientError, TimeoutError) as error:
+            report.metrics_error = f"{type(error).__name__}: {error}"
     return report
 
 
