@@ -100,4 +100,8 @@ admission-fuzz: venv tools ## 3000 generated ChatBot specs through admission, 30
 soak: venv ## the bot under 1,000 concurrent streaming clients for 10 minutes (SOAK_CLIENTS, SOAK_SECONDS)
 	$(PY) -m tests.support.soak --clients $${SOAK_CLIENTS:-1000} --seconds $${SOAK_SECONDS:-600} \
 		--words 10 --chunk-delay 1 --pause-seconds 1
+.PHONY: bot-fuzz
+bot-fuzz: venv ## 5,000 generated bodies on the bot's chat APIs (BOT_FUZZ_EXAMPLES)
+	BOT_FUZZ_EXAMPLES=$${BOT_FUZZ_EXAMPLES:-5000} \
+		$(PYTEST) tests/integration/bot/test_fuzz_bodies.py -k no_body_gets --timeout=7200
 # --- end reliability ---

@@ -9,6 +9,7 @@ their own tests, with the status and error code each one answers with.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,8 @@ from tests.support.fake_llm import FakeLLM
 
 from .conftest import FAQ
 
+# Bodies per run: a few hundred requests in CI; `make bot-fuzz` sends many more.
+EXAMPLES = int(os.environ.get("BOT_FUZZ_EXAMPLES", "100"))
 # Small limits, so that generated bodies reach them.
 LIMITS = {"max_message_chars": 300, "max_messages": 6, "max_body_bytes": 16_384}
 ENDPOINTS = ("/api/chat", "/v1/chat/completions")
@@ -130,7 +133,7 @@ bodies = st.one_of(
 
 
 @given(content=bodies, endpoint=st.sampled_from(ENDPOINTS), bot=st.sampled_from(["offline", "llm"]))
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_body_gets_a_server_error(
     bots: dict[str, BotServer], content: bytes, endpoint: str, bot: str
 ) -> None:
