@@ -63,7 +63,7 @@ demo: venv tools ## local control plane + chart + operator + example bot you can
 
 # --- benchmarks (benchmarks/, docs/benchmarks.md) ---
 .PHONY: bench-operator
-bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply, writes, restart, memory (~1 h)
+bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply, writes, restart, memory (hours)
 	$(PY) -m benchmarks.operator_scale --chatbots 100,1000 --runs 3
 
 .PHONY: bench-tools bench-bot bench-bot-litellm bench-retrieval bench-chart bench-profile
