@@ -29,7 +29,10 @@ COLOURS = {"bot": "tab:blue", "bot+retrieval": "tab:green", "litellm": "tab:red"
 def render(result: dict[str, Any], out: Path) -> None:
     figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
     for name, by_level in result["added"].items():
-        levels = sorted(int(level) for level in by_level)
+        # Levels where no request finished within a measurement have no latency to draw.
+        levels = sorted(int(level) for level in by_level if result["requests"][name][level]["rps"] > 0)
+        if not levels:
+            continue
         colour = COLOURS.get(name, "tab:gray")
         for key, style in (("p50_ms", "-"), ("p99_ms", "--")):
             # Added latency can come out slightly negative at low load (noise); a log axis needs > 0.

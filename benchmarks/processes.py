@@ -121,7 +121,9 @@ def start_litellm(
     )
     command = [str(executable), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--num_workers", "1"]
+    # No network here: the bundled model cost map instead of a download at start-up.
     env = {"LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "NO_DOCS": "True"}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     return _spawn(pinned(command, cpu), log, env)
 
 
