@@ -104,7 +104,9 @@ class FakeLLM:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        # A large backlog: a bot opening a thousand upstream connections at once must not see SYNs
+        # dropped (and retried seconds later) because the fake accepts too slowly.
+        await web.SockSite(self._runner, sock, backlog=4096).start()
 
     async def _stop(self) -> None:
         for stall in self._stalls:
@@ -167,8 +169,8 @@ class FakeLLM:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
-        await response.prepare(request)
         try:
+            await response.prepare(request)
             await self._write_stream(request, response, body, behaviour)
         except ConnectionResetError:
             self.streams_cut += 1  # the bot closed its upstream request: nothing more to send

@@ -75,6 +75,8 @@ class SoakReport:
     bot_5xx: int = 0
     upstream_errors: int = 0
     metrics_error: str | None = None  # why the bot's metrics could not be read at the end
+    client_cpu_seconds: float = 0.0
+    load_average: tuple[float, float] = (0.0, 0.0)  # the machine's, at the start and at the end
     exit_code: int | None = None
 
     @property
@@ -114,6 +116,11 @@ class SoakReport:
                 f"({(last / first - 1) * 100:+.1f} %), peak {max(v for _, v in self.rss) / MIB:.1f} MiB",
                 f"bot CPU                 {self.cpu_seconds:.0f} s "
                 f"({self.cpu_seconds / self.elapsed * 100:.0f} % of one core)",
+                f"clients' CPU            {self.client_cpu_seconds:.0f} s "
+                f"({self.client_cpu_seconds / self.elapsed * 100:.0f} % of one core)",
+                f"machine load average    {self.load_average[0]:.1f} at the start, "
+                f"{self.load_average[1]:.1f} "
+                f"at the end ({os.cpu_count()} CPUs)",
                 f"bot exit code (SIGTERM) {self.exit_code}",
             ]
         )
@@ -325,19 +332,34 @@ async def client(
         await asyncio.sleep(random.uniform(0, pause))
 
 
-async def sample(pid: int, streams: Streams, started: float, stop: asyncio.Event) -> None:
-    """The bot's RSS every second, and a progress line on stderr every 30 s."""
+async def upstream_open(session: aiohttp.ClientSession, url: str) -> str:
+    """The bot's count of open upstream requests, from its metrics ("?" when they do not answer)."""
+    try:
+        async with session.get(f"{url}/metrics", timeout=aiohttp.ClientTimeout(total=5)) as response:
+            for line in (await response.text()).splitlines():
+                if line.startswith("chatbot_upstream_open_requests "):
+                    return str(int(float(line.split()[1])))
+    except (aiohttp.ClientError, TimeoutError):
+        pass
+    return "?"
+
+
+async def sample(
+    pid: int, streams: Streams, session: aiohttp.ClientSession, url: str, started: float, stop: asyncio.Event
+) -> None:
+    """The bot's RSS every second, and a progress line on stderr every 10 s."""
     report = streams.report
     while not stop.is_set():
         with contextlib.suppress(OSError):
             report.rss.append((time.monotonic() - started, read_rss(pid)))
-        if len(report.rss) % 30 == 0 and report.rss:
+        if len(report.rss) % 10 == 0 and report.rss:
             at, rss = report.rss[-1]
+            opened = await upstream_open(session, url)
             print(
                 f"{at:5.0f} s: {streams.open} in flight, {report.completed} completed, "
                 f"{report.broken} broken, "
                 f"{sum(report.client_errors.values())} client errors, longest gap {report.max_gap:.1f} s, "
-                f"RSS {rss / MIB:.0f} MiB",
+                f"RSS {rss / MIB:.0f} MiB, {opened} upstream requests open",
                 file=sys.stderr,
                 flush=True,
             )
@@ -369,9 +391,11 @@ async def drive(config: SoakConfig, pid: int, url: str) -> SoakReport:
             await wait_ready(session, url)
         started = time.monotonic()
         cpu_before = read_cpu_seconds(pid)
+        client_cpu_before = time.process_time()
+        load_before = os.getloadavg()[0]
         stop_at = started + config.seconds
         stop_sampling = asyncio.Event()
-        sampler = asyncio.create_task(sample(pid, streams, started, stop_sampling))
+        sampler = asyncio.create_task(sample(pid, streams, session, url, started, stop_sampling))
         clients = [
             client(
                 session,
@@ -388,6 +412,8 @@ async def drive(config: SoakConfig, pid: int, url: str) -> SoakReport:
         await sampler
         report.elapsed = time.monotonic() - started
         report.cpu_seconds = read_cpu_seconds(pid) - cpu_before
+        report.client_cpu_seconds = time.process_time() - client_cpu_before
+        report.load_average = (load_before, os.getloadavg()[0])
         try:
             async with session.get(f"{url}/metrics", timeout=aiohttp.ClientTimeout(total=120)) as response:
                 report.bot_5xx, report.upstream_errors = count_5xx(await response.text())
