@@ -620,9 +620,17 @@ class Reconciler:
             event_type = (
                 "Warning" if condition["status"] == FALSE and condition["type"] != PROGRESSING else "Normal"
             )
-            self.post_event(
-                body, event_type, condition["reason"], f"{condition['type']}: {condition['message']}"
-            )
+            try:
+                self.post_event(
+                    body, event_type, condition["reason"], f"{condition['type']}: {condition['message']}"
+                )
+            except KubeError as error:
+                # Best effort, as client-go's recorder: the status (already written) is the record;
+                # raising here would retry a reconcile whose status no longer differs, posting nothing.
+                logger.warning(
+                    "Event %s for ChatBot %s/%s not recorded: %s",
+                    condition["reason"], owner.namespace, owner.name, error.message,
+                )  # fmt: skip
 
 
 def keyvault_options(settings: OperatorSettings) -> "KeyVaultOptions":

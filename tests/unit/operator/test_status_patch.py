@@ -1,7 +1,13 @@
 """The status patch removes what is no longer reported, at any depth (a merge patch keeps what it
 does not name): App Configuration removed from a spec leaves no stale resolvedAt or unknownKeys."""
 
-from chatbot_operator.reconcile import _merge_patch
+from typing import Any
+
+import pytest
+
+from chatbot_operator.config import OperatorSettings
+from chatbot_operator.kube import KubeError
+from chatbot_operator.reconcile import Reconciler, _merge_patch
 
 
 def test_keys_no_longer_reported_are_removed_at_any_depth() -> None:
@@ -22,3 +28,27 @@ def test_lists_and_new_keys_are_written_whole() -> None:
     old = {"conditions": [{"type": "Ready", "status": "False"}]}
     new = {"conditions": [{"type": "Ready", "status": "True"}], "config": {"revision": "b2"}}
     assert _merge_patch(old, new) == new
+
+
+def test_an_event_that_cannot_be_posted_does_not_fail_the_reconcile(caplog: pytest.LogCaptureFixture) -> None:
+    # E.g. 403 in a namespace being deleted: the status is the record; the reconcile must not be
+    # retried for it (the retry would find the status written and post nothing anyway).
+    from tests.unit.operator.test_network_policy import OWNER, MemoryKube
+
+    patches: list[dict[str, Any]] = []
+
+    class RecordingKube(MemoryKube):
+        def patch_status(self, *args: Any, **kwargs: Any) -> None:
+            patches.append(args[3])
+
+    def refuse(*_: Any) -> None:
+        raise KubeError(403, "events is forbidden: namespace is being terminated")
+
+    chatbot = {
+        "metadata": {"name": OWNER.name, "namespace": OWNER.namespace, "uid": OWNER.uid, "generation": 1},
+        "spec": {"model": "gpt-4o-mini", "systemPrompt": "Be brief."},
+    }
+    Reconciler(RecordingKube(), OperatorSettings(), post_event=refuse).reconcile(chatbot)  # type: ignore[arg-type]
+    assert patches
+    assert patches[0]["observedGeneration"] == 1
+    assert "not recorded: events is forbidden" in caplog.text
