@@ -197,19 +197,22 @@ class Reconciler:
         For callers outside Kopf's handlers (the refresh loop), whose copy may be stale and who have
         no Kopf retry behind them.
         """
+        self._retry_on_conflict(namespace, name, self.reconcile)
+
+    def _retry_on_conflict(self, namespace: str, name: str, act: Callable[[Mapping[str, Any]], None]) -> None:
+        """Act on a fresh read of the ChatBot; read and act again on a 409, as client-go's
+        RetryOnConflict does. A ChatBot that is gone or being deleted is left alone."""
         for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
             chatbot = self.kube.get(CHATBOTS, namespace, name)
             if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
                 return
             try:
-                self.reconcile(chatbot)
+                act(chatbot)
                 return
             except KubeError as error:
                 if error.status != 409:
                     raise
-        logger.warning(
-            "ChatBot %s/%s kept changing while refreshing; the next round retries", namespace, name
-        )
+        logger.warning("ChatBot %s/%s kept changing; the next event or refresh retries", namespace, name)
 
     def refresh_is_due(self, body: Mapping[str, Any]) -> bool:
         """Whether the refresh loop should reconcile: a corpus, prompt or App Configuration read is due."""
@@ -290,27 +293,21 @@ class Reconciler:
         """Write a status computed from a fresh read of the owner; read again on a conflict.
 
         Several writers share the status (watchers and the reconcile), so each writes only over the
-        version it read, as client-go's RetryOnConflict does.
+        version it read.
         """
-        for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
-            chatbot = self.kube.get(CHATBOTS, namespace, name)
-            if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
-                return
+
+        def write(chatbot: Mapping[str, Any]) -> None:
             observed = observe(chatbot)
             if observed is None:
                 return
             corpus_obs, config_obs, deployment = observed
-            try:
-                # Only a reconcile acts on a new generation, so only it may claim to have observed one.
-                seen = (chatbot.get("status") or {}).get("observedGeneration")
-                self._write_status(
-                    chatbot, deployment, corpus_obs, config_obs, None, self.now(), observed_generation=seen
-                )
-                return
-            except KubeError as error:
-                if error.status != 409:
-                    raise
-        logger.warning("Status of ChatBot %s/%s kept changing; the next event updates it", namespace, name)
+            # Only a reconcile acts on a new generation, so only it may claim to have observed one.
+            seen = (chatbot.get("status") or {}).get("observedGeneration")
+            self._write_status(
+                chatbot, deployment, corpus_obs, config_obs, None, self.now(), observed_generation=seen
+            )
+
+        self._retry_on_conflict(namespace, name, write)
 
     # ---- inputs ----------------------------------------------------------------------
 
