@@ -3,6 +3,7 @@
 import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Literal, TypeVar
 
 from chatbot_operator import network_policy
@@ -131,7 +132,7 @@ class OperatorSettings:
             ),
             appconfig_timeout=_parse_number(float, "App Configuration timeout", args.appconfig_timeout),
             keyvault_api_version=args.keyvault_api_version.strip(),
-            keyvault_ca_bundle=args.keyvault_ca_bundle.strip(),
+            keyvault_ca_bundle=_parse_file("Key Vault CA bundle", args.keyvault_ca_bundle.strip()),
             keyvault_verify_challenge_resource=_parse_bool(
                 "Key Vault challenge-resource verification", args.keyvault_verify_challenge_resource
             ),
@@ -157,6 +158,14 @@ def _parse_port(text: str) -> int:
     if port > 65535:
         raise SettingsError(f"metrics port must be at most 65535, not {text!r}")
     return port
+
+
+def _parse_file(name: str, text: str) -> str:
+    # Checked at start: a wrong path would otherwise surface only as every Key Vault reference
+    # failing, much later, as if the vault were unreachable.
+    if text and not Path(text).is_file():
+        raise SettingsError(f"{name} must be a readable file, not {text!r}")
+    return text
 
 
 def _parse_bool(name: str, text: str) -> bool:

@@ -1,5 +1,7 @@
 """Operator settings from environment variables and flags."""
 
+from pathlib import Path
+
 import pytest
 
 from chatbot_operator.config import DEFAULT_BOT_IMAGE, OperatorSettings, SettingsError
@@ -49,6 +51,7 @@ def test_flags_override_the_environment() -> None:
         ({"CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "-1"}, "refresh check seconds"),
         ({"CHATBOT_OPERATOR_METRICS_PORT": "70000"}, "metrics port"),
         ({"CHATBOT_OPERATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "maybe"}, "challenge-resource"),
+        ({"CHATBOT_OPERATOR_KEYVAULT_CA_BUNDLE": "/nonexistent/ca.pem"}, "Key Vault CA bundle"),
         ({"CHATBOT_OPERATOR_NO_SUCH": "x"}, None),
     ],
 )
@@ -67,9 +70,11 @@ def test_metrics_can_be_turned_off_and_unknown_flags_are_refused() -> None:
         OperatorSettings.from_sources({}, ["--no-such-flag"])
 
 
-def test_key_vault_options_default_to_the_sdk_and_can_point_at_an_emulator() -> None:
+def test_key_vault_options_default_to_the_sdk_and_can_point_at_an_emulator(tmp_path: Path) -> None:
     from chatbot_operator.reconcile import keyvault_options
 
+    ca_bundle = tmp_path / "vault-ca.pem"
+    ca_bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     default = keyvault_options(OperatorSettings.from_sources({}))
     assert (default.api_version, default.connection_verify, default.verify_challenge_resource) == (
         None,
@@ -80,13 +85,13 @@ def test_key_vault_options_default_to_the_sdk_and_can_point_at_an_emulator() -> 
         OperatorSettings.from_sources(
             {
                 "CHATBOT_OPERATOR_KEYVAULT_API_VERSION": "7.6",
-                "CHATBOT_OPERATOR_KEYVAULT_CA_BUNDLE": "/etc/ssl/vault-ca.pem",
+                "CHATBOT_OPERATOR_KEYVAULT_CA_BUNDLE": str(ca_bundle),
                 "CHATBOT_OPERATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
             }
         )
     )
     assert (emulator.api_version, emulator.connection_verify, emulator.verify_challenge_resource) == (
         "7.6",
-        "/etc/ssl/vault-ca.pem",
+        str(ca_bundle),
         False,
     )
