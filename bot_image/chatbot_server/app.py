@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from chatbot_server.bodies import document_models
 from chatbot_server.errors import install_error_handlers
 from chatbot_server.middleware import RequestMiddleware
 from chatbot_server.routes import chat, health, openai, web
+from chatbot_server.schemas import ChatCompletionRequest, ChatRequest
 from chatbot_server.settings import Settings
 from chatbot_server.state import BotState
 
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for router in (web.router, chat.router, openai.router, health.router):
         app.include_router(router)
+    document_models(app, (ChatRequest, ChatCompletionRequest))  # the bodies the chat routes read
     app.mount("/static", StaticFiles(packages=[("chatbot_server", "static")]), name="static")
     return app
 

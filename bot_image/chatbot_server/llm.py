@@ -1,10 +1,10 @@
 """The language model upstream: one `openai` client per app, and raw pass-through calls.
 
-The client is created once (in the lifespan) on aiohttp. A call's first attempt goes straight
-through the client's HTTP pool; the SDK's own retry mechanism takes over a failed one (429 and 5xx
-with backoff, `llm_max_retries`, honouring Retry-After). Responses are read raw rather than
-parsed into the SDK's pydantic models: the bot forwards upstream bytes to OpenAI clients unchanged
-and only needs a few fields itself, so a model object per streamed chunk would be pure overhead.
+The SDK client is created once (in the lifespan) on aiohttp. A call's first attempt is one plain
+aiohttp POST; the SDK's own retry mechanism takes over a failed one (429 and 5xx with backoff,
+`llm_max_retries`, honouring Retry-After). Responses are read raw rather than parsed into the SDK's
+pydantic models: the bot forwards upstream bytes to OpenAI clients unchanged and only needs a few
+fields itself, so a model object per streamed chunk would be pure overhead.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import json
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, cast
 
+import aiohttp
 import httpx2
 import openai
-from openai import AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
+from openai import DEFAULT_CONNECTION_LIMITS, AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
 
 from chatbot_server.errors import BotError
 from chatbot_server.metrics import Metrics
@@ -35,6 +38,32 @@ def create_http_client() -> httpx2.AsyncClient:
     """The SDK's HTTP client on aiohttp, with the SDK's defaults (pool size, redirects)."""
     client: httpx2.AsyncClient = DefaultAioHttpClient()
     return client
+
+
+def create_session() -> aiohttp.ClientSession:
+    """The aiohttp session of first attempts, set up as the SDK sets up its own.
+
+    Same pool size and keep-alive as the SDK's defaults, same certificate store (httpx2's, which
+    honours SSL_CERT_FILE). Proxies are not looked up per request (`trust_env` does that in a worker
+    thread on every call): `environment_proxy` finds the one for the upstream once.
+    """
+    limits = DEFAULT_CONNECTION_LIMITS
+    connector = aiohttp.TCPConnector(
+        limit=limits.max_connections or 0,
+        keepalive_timeout=limits.keepalive_expiry or 0,
+        ssl=httpx2.create_ssl_context(trust_env=True),
+    )
+    return aiohttp.ClientSession(connector=connector, auto_decompress=False)
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment sets for this URL (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), as the SDK's
+    HTTP client would use it."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not proxies or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 def create_llm_client(settings: Settings, http: httpx2.AsyncClient) -> AsyncOpenAI | None:
@@ -68,7 +97,7 @@ def generation_params(settings: Settings) -> dict[str, Any]:
 
 def upstream_error(error: Exception, metrics: Metrics) -> BotError:
     """The client-facing error for a failed upstream call (no secrets, no stack trace)."""
-    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
+    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
         kind, result = (
             "timeout",
             BotError(
@@ -97,7 +126,7 @@ def upstream_error(error: Exception, metrics: Metrics) -> BotError:
             type="upstream_error",
             code="upstream_error",
         )
-    elif isinstance(error, openai.APIConnectionError | httpx2.HTTPError | OSError):
+    elif isinstance(error, openai.APIConnectionError | httpx2.HTTPError | aiohttp.ClientError | OSError):
         kind, result = (
             "connection",
             BotError(
@@ -139,38 +168,45 @@ def _upstream_message(error: openai.APIStatusError) -> str:
 class Upstream:
     """Calls the chat completions endpoint of the configured LLM.
 
-    Each call is first sent as one plain POST through the SDK's own HTTP client (its aiohttp pool),
-    with the URL and headers the SDK derives for this provider, computed once: building a request
-    through the SDK (options model, body transform, header merging, URL parsing) cost more than the
+    Each call is first sent as one plain aiohttp POST, with the URL and headers the SDK derives for
+    this provider, computed once: building a request through the SDK (options model, body
+    transform, header merging, URL parsing) and its httpx2 layer over aiohttp cost more than the
     rest of the bot's work on a request. When that attempt fails in a way the SDK would retry (a
     connection error, 408, 409, 429, 5xx), the SDK takes the call over with one retry fewer, so its
     backoff, Retry-After handling and error types stay those of the SDK.
     """
 
     def __init__(
-        self, client: AsyncOpenAI, http: httpx2.AsyncClient, settings: Settings, metrics: Metrics
+        self, client: AsyncOpenAI, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics
     ) -> None:
-        self._http = http
+        self._session = session
         query = {name: str(value) for name, value in client.default_query.items()}  # Azure's api-version
-        self._url = client.base_url.join("chat/completions").copy_merge_params(query)
+        self._url = str(client.base_url.join("chat/completions").copy_merge_params(query))
+        self._proxy = environment_proxy(self._url)
         headers = {name: value for name, value in client.default_headers.items() if isinstance(value, str)}
         self._headers = {**headers, **client.auth_headers}
-        self._timeout = httpx2.Timeout(settings.llm_timeout_seconds).as_dict()
+        # The SDK's timeout, as its aiohttp transport applies it: per connection and per read.
+        seconds = settings.llm_timeout_seconds
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
+        )
         self._retries = settings.llm_max_retries
         retrying = client.with_options(max_retries=max(0, settings.llm_max_retries - 1))
         self._create = retrying.chat.completions.with_raw_response.create
         self._stream = retrying.chat.completions.with_streaming_response.create
         self._model = settings.model
         self._metrics = metrics
+        self._open = metrics.upstream_open
 
     async def complete(self, messages: list[dict[str, Any]], params: Mapping[str, Any]) -> bytes:
         """The raw JSON body of a non-streamed completion. Raises BotError on failure."""
         started = time.perf_counter()
         try:
-            with self._metrics.upstream_open.track_inprogress():
+            with self._open.track_inprogress():
                 response = await self._send(messages, params, stream=False)
                 if response is not None:
-                    body = response.content
+                    async with response:
+                        body = await response.read()
                 else:
                     body = (await self._create(model=self._model, **_body(messages, params))).content
         except Exception as error:
@@ -189,7 +225,7 @@ class Upstream:
         try:
             # Left (and the request closed) however the stream ends: finished, failed, or cancelled
             # because the bot's client went away.
-            with self._metrics.upstream_open.track_inprogress():
+            with self._open.track_inprogress():
                 async with contextlib.aclosing(self._lines(messages, params)) as lines:
                     async for line in lines:
                         if first:
@@ -215,11 +251,10 @@ class Upstream:
     ) -> AsyncGenerator[str, None]:
         response = await self._send(messages, params, stream=True)
         if response is not None:
-            try:
-                async for line in response.aiter_lines():
-                    yield line
-            finally:
-                await response.aclose()
+            async with response:
+                # aiohttp splits the body at "\n"; SSE lines may also end with "\r\n".
+                async for raw in response.content:
+                    yield raw.decode().rstrip("\r\n")
             return
         async with self._stream(model=self._model, stream=True, **_body(messages, params)) as retried:
             async for line in retried.iter_lines():
@@ -227,59 +262,64 @@ class Upstream:
 
     async def _send(
         self, messages: list[dict[str, Any]], params: Mapping[str, Any], *, stream: bool
-    ) -> httpx2.Response | None:
+    ) -> aiohttp.ClientResponse | None:
         """The response of the first attempt, or None when the SDK is to retry the call."""
         payload: dict[str, Any] = {"model": self._model, "messages": messages, **params}
         if stream:
             payload["stream"] = True
-        # A Request built directly: the client's build_request merges cookies, URLs and headers the
-        # bot never sets, per call.
-        request = httpx2.Request(
-            "POST",
-            self._url,
-            content=json.dumps(payload).encode(),
-            headers=self._headers,
-            extensions={"timeout": self._timeout},
-        )
         try:
-            response = await self._http.send(request, stream=stream)
-        except httpx2.TransportError:
+            response = await self._session.post(
+                self._url,
+                data=json.dumps(payload).encode(),
+                headers=self._headers,
+                timeout=self._timeout,
+                proxy=self._proxy,
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientError, TimeoutError):
             if self._retries:
                 return None
             raise
-        if response.is_success:
+        if response.status < 400:
             return response
-        await response.aread()
-        await response.aclose()
-        if self._retries and _retryable(response):
-            await asyncio.sleep(_retry_delay(response))
+        async with response:
+            body = await response.read()
+        if self._retries and _retryable(response.status):
+            await asyncio.sleep(_retry_delay(response.headers.get("retry-after", "")))
             return None
-        raise _status_error(response)
+        raise _status_error(response, body, self._url)
 
 
-def _retryable(response: httpx2.Response) -> bool:
-    return response.status_code in (408, 409, 429) or response.status_code >= 500
+def _retryable(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
 
 
-def _retry_delay(response: httpx2.Response) -> float:
+def _retry_delay(retry_after: str) -> float:
     """The wait before the SDK's first retry: the upstream's Retry-After, else the SDK's initial delay."""
     try:
-        wait = float(response.headers.get("retry-after", ""))
+        wait = float(retry_after)
     except ValueError:
         return INITIAL_RETRY_SECONDS
     return wait if 0 <= wait <= MAX_RETRY_AFTER_SECONDS else INITIAL_RETRY_SECONDS
 
 
-def _status_error(response: httpx2.Response) -> openai.APIStatusError:
+def _status_error(response: aiohttp.ClientResponse, content: bytes, url: str) -> openai.APIStatusError:
     """The SDK's exception for an error status, with the upstream's error object as its body."""
+    # The SDK's exceptions carry an httpx2 response: one is made for this (rare) path only.
+    failed = httpx2.Response(
+        response.status,
+        headers=list(response.raw_headers),
+        content=content,
+        request=httpx2.Request("POST", url),
+    )
     try:
-        body: Any = response.json()
+        body: Any = failed.json()
     except ValueError:
-        body = response.text or None
+        body = failed.text or None
     if isinstance(body, Mapping):
         body = body.get("error", body)
-    kind = openai.RateLimitError if response.status_code == 429 else openai.APIStatusError
-    return kind(f"Error code: {response.status_code}", response=response, body=body)
+    kind = openai.RateLimitError if response.status == 429 else openai.APIStatusError
+    return kind(f"Error code: {response.status}", response=failed, body=body)
 
 
 def _body(messages: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,13 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+import aiohttp
 from openai import AsyncOpenAI
 
 from chatbot_server.answering import Bot
 from chatbot_server.auth import ApiKeys
-from chatbot_server.llm import Upstream, create_http_client, create_llm_client
+from chatbot_server.errors import BotError
+from chatbot_server.llm import Upstream, create_http_client, create_llm_client, create_session
 from chatbot_server.metrics import Metrics
 from chatbot_server.retrieval import CorpusIndex, build_index
 from chatbot_server.settings import Settings
@@ -25,6 +27,7 @@ class BotState:
     metrics: Metrics
     api_keys: ApiKeys
     client: AsyncOpenAI | None = None
+    session: aiohttp.ClientSession | None = None
     upstream: Upstream | None = None
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
@@ -40,7 +43,20 @@ class BotState:
         http = create_http_client()
         self.client = create_llm_client(self.settings, http)
         if self.client is not None:
-            self.upstream = Upstream(self.client, http, self.settings, self.metrics)
+            self.session = create_session()
+            self.upstream = Upstream(self.client, self.session, self.settings, self.metrics)
+
+    def ready_bot(self) -> Bot:
+        """The bot, or a 503 saying why it cannot answer yet."""
+        if self.bot is None:
+            raise BotError(
+                503,
+                self.failure or "The bot is still indexing its documents; try again in a moment.",
+                type="service_unavailable",
+                code="not_ready",
+                headers={"Retry-After": "2"},
+            )
+        return self.bot
 
     async def prepare(self) -> None:
         """Index the corpus and load the tokenizer in worker threads, then mark the bot ready."""
@@ -71,5 +87,7 @@ class BotState:
     async def close(self) -> None:
         if self.client is not None:
             await self.client.close()
+        if self.session is not None:
+            await self.session.close()
         if self._index is not None:
             self._index.close()

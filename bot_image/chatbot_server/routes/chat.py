@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from chatbot_server import chat_api
-from chatbot_server.dependencies import BotDep, State, UpstreamDep, require_api_key
+from chatbot_server.bodies import documented_body, read_json
+from chatbot_server.dependencies import State, app_state
 from chatbot_server.errors import ERROR_RESPONSES
 from chatbot_server.schemas import BotInfo, ChatAnswer, ChatRequest
 
@@ -31,13 +32,18 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Answer the latest question of a conversation",
     response_model=ChatAnswer,
     responses=_CHAT_RESPONSES,
-    dependencies=[Depends(require_api_key)],
+    openapi_extra=documented_body(ChatRequest),
 )
-async def chat(body: ChatRequest, bot: BotDep, upstream: UpstreamDep) -> Response:
+async def chat(request: Request) -> Response:
+    # As /v1/chat/completions: no FastAPI dependencies or body parameter (see chatbot_server.bodies).
+    state = app_state(request)
+    state.api_keys.check(request.headers.get("authorization"))
+    body = await read_json(request, ChatRequest)
+    bot = state.ready_bot()
     if body.stream:
-        events = await chat_api.stream_answer(bot, upstream, body)
+        events = await chat_api.stream_answer(bot, state.upstream, body)
         return StreamingResponse(events, media_type=NDJSON, headers=_STREAM_HEADERS)
-    answer = await chat_api.answer(bot, upstream, body)
+    answer = await chat_api.answer(bot, state.upstream, body)
     return JSONResponse(answer.model_dump())
 
 

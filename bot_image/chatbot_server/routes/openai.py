@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from chatbot_server import openai_api
-from chatbot_server.dependencies import BotDep, State, UpstreamDep, require_api_key
+from chatbot_server.bodies import documented_body, read_json
+from chatbot_server.dependencies import State, app_state, require_api_key
 from chatbot_server.errors import ERROR_RESPONSES
 from chatbot_server.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", tags=["openai"])
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _STARTED = int(time.time())
@@ -34,14 +35,25 @@ _COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Chat completion, with the bot's system prompt, FAQ and documents applied",
     response_model=ChatCompletion,
     responses=_COMPLETION_RESPONSES,
+    openapi_extra=documented_body(ChatCompletionRequest),
 )
-async def chat_completions(body: ChatCompletionRequest, bot: BotDep, upstream: UpstreamDep) -> Response:
+async def chat_completions(request: Request) -> Response:
+    # The bot's hot path: no FastAPI dependencies or body parameter (see chatbot_server.bodies).
+    state = app_state(request)
+    state.api_keys.check(request.headers.get("authorization"))
+    body = await read_json(request, ChatCompletionRequest)
+    bot = state.ready_bot()
     if body.stream:
-        events = await openai_api.stream(bot, upstream, body)
+        events = await openai_api.stream(bot, state.upstream, body)
         return StreamingResponse(events, media_type="text/event-stream", headers=_STREAM_HEADERS)
-    return Response(await openai_api.complete(bot, upstream, body), media_type="application/json")
+    return Response(await openai_api.complete(bot, state.upstream, body), media_type="application/json")
 
 
-@router.get("/models", summary="The one model this bot offers: the bot itself", responses=ERROR_RESPONSES)
+@router.get(
+    "/models",
+    summary="The one model this bot offers: the bot itself",
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(require_api_key)],
+)
 async def models(state: State) -> ModelList:
     return ModelList(data=[ModelCard(id=state.settings.name, created=_STARTED, owned_by="chatbot-operator")])
