@@ -60,3 +60,30 @@ def test_public_routes_stay_public_and_reveal_no_key(bot: BotServer) -> None:
             response = httpx.request(method, f"{bot.url}{path}")
             assert response.status_code == 200, (method, path)
             assert "key-a" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+@pytest.mark.parametrize("content", [b"not json", b'{"messages": 5}', b"[" * 5000])
+def test_the_key_is_checked_before_the_body_is_read(bot: BotServer, path: str, content: bytes) -> None:
+    # A caller without a key learns nothing about what a valid body looks like.
+    response = httpx.post(f"{bot.url}{path}", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "missing_api_key"
+
+
+def test_the_chat_routes_document_the_bodies_they_read(bot: BotServer) -> None:
+    schema = httpx.get(f"{bot.url}/openapi.json").json()
+    components = schema["components"]["schemas"]
+    for path, model, field in (
+        ("/api/chat", "ChatRequest", "messages"),
+        ("/v1/chat/completions", "ChatCompletionRequest", "messages"),
+    ):
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        reference = body["content"]["application/json"]["schema"]["$ref"]
+        assert reference == f"#/components/schemas/{model}"
+        assert field in components[model]["required"]
+        # Every schema the body refers to is in the document.
+        for item in components[model]["properties"][field]["items"].values():
+            if isinstance(item, str) and item.startswith("#/components/schemas/"):
+                assert item.rsplit("/", 1)[1] in components
