@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from chatbot_server.bodies import document_models
+from chatbot_server.direct_routes import DirectRoutes, direct_routes
 from chatbot_server.errors import install_error_handlers
 from chatbot_server.middleware import RequestMiddleware
 from chatbot_server.routes import chat, health, openai, web
@@ -24,6 +25,10 @@ DESCRIPTION = """\
 A chatbot with a web page, a JSON API and an OpenAI-compatible API. It answers from a language
 model with its FAQ and documents in the prompt, or, offline, from its FAQ and documents alone.
 """
+
+
+# The chat endpoints, the bot's hot path, bypass FastAPI's router (chatbot_server.direct_routes).
+DIRECT_PATHS = ("/api/chat", "/v1/chat/completions")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -55,11 +60,15 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.bot = state
     app.state.page = web.PageRenderer(settings)
-    app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for router in (web.router, chat.router, openai.router, health.router):
+    routers = (web.router, chat.router, openai.router, health.router)
+    for router in routers:
         app.include_router(router)
     document_models(app, (ChatRequest, ChatCompletionRequest))  # the bodies the chat routes read
+    # The last middleware added is the outermost: the metrics and the body limit cover both ways.
+    routes = direct_routes([route for router in routers for route in router.routes], DIRECT_PATHS)
+    app.add_middleware(DirectRoutes, routes=routes, handlers=app.exception_handlers)
+    app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     app.mount("/static", StaticFiles(packages=[("chatbot_server", "static")]), name="static")
     return app
 
