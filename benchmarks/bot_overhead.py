@@ -4,6 +4,8 @@ Targets, each a separate process on loopback, measured one at a time, side by si
   direct          the mock upstream itself (benchmarks/mock_upstream.py): the limit
   bot             `python -m chatbot_server` in front of it, retrieval off
   bot+retrieval   the same with this repository's docs/ indexed (top-4 passages in every prompt)
+  floor           a bare ASGI proxy on the bot's server and client stack (benchmarks/floor_proxy.py):
+                  the least any Python proxy adds here, so the bot's own share can be told apart
   litellm         the LiteLLM proxy in front of the same mock (--litellm; never in CI)
 
 Phases:
@@ -38,6 +40,7 @@ from benchmarks.processes import (
     cpu_seconds,
     free_port,
     start_bot,
+    start_floor,
     start_litellm,
     start_mock,
     stop,
@@ -157,6 +160,10 @@ def start_targets(
         )
         base = f"http://127.0.0.1:{port}"
         targets.append(Target(name, f"{base}/v1/chat/completions", f"{base}/readyz", process))
+    port = free_port()
+    floor = start_floor(port, upstream=upstream, cpu=SERVER_CPU, log=logs / f"floor-{port}.log")
+    base = f"http://127.0.0.1:{port}"
+    targets.append(Target("floor", f"{base}/v1/chat/completions", f"{base}/", floor))
     if args.litellm:
         port = free_port()
         process = start_litellm(

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 from benchmarks.processes import ROOT
 from benchmarks.report import RESULTS_DIR
 
-COLOURS = {"bot": "tab:blue", "bot+retrieval": "tab:green", "litellm": "tab:red"}
+COLOURS = {"bot": "tab:blue", "bot+retrieval": "tab:green", "floor": "tab:gray", "litellm": "tab:red"}
 
 
 def render(result: dict[str, Any], out: Path) -> None:

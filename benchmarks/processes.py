@@ -58,6 +58,14 @@ def start_mock(
     return _spawn(pinned(command, cpu), log)
 
 
+def start_floor(
+    port: int, *, upstream: str, cpu: int | None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The bare ASGI proxy on aiohttp (benchmarks/floor_proxy.py): the least a Python proxy adds."""
+    command = [sys.executable, "-m", "benchmarks.floor_proxy", "--port", str(port), "--upstream", upstream]
+    return _spawn(pinned(command, cpu), log)
+
+
 def start_bot(
     port: int,
     *,

@@ -41,7 +41,7 @@ def test_the_bot_benchmark_measures_every_target_at_every_concurrency_level(
     bot_result: tuple[dict[str, Any], Path],
 ) -> None:
     result, _ = bot_result
-    assert set(result["requests"]) == {"direct", "bot", "bot+retrieval"}
+    assert set(result["requests"]) == {"direct", "bot", "bot+retrieval", "floor"}
     for by_level in result["requests"].values():
         assert set(by_level) == {"1", "16", "64", "256"}
         for summary in by_level.values():
