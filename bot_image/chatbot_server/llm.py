@@ -274,13 +274,12 @@ class Upstream:
                 headers=self._headers,
                 timeout=self._timeout,
                 proxy=self._proxy,
-                allow_redirects=False,
             )
         except (aiohttp.ClientError, TimeoutError):
             if self._retries:
                 return None
             raise
-        if response.status < 400:
+        if response.status < 300:  # redirects are followed, as the SDK's client follows them
             return response
         async with response:
             body = await response.read()

@@ -131,6 +131,8 @@ class FakeLLM:
             return _error(429, "Rate limit reached for requests", "rate_limit_exceeded", {"Retry-After": "0"})
         if behaviour == "500":
             return _error(500, "The server had an error while processing your request.", "server_error")
+        if behaviour == "redirect":  # e.g. a gateway that moved: 307 keeps the method and the body
+            raise web.HTTPTemporaryRedirect(request.path + "?redirected=1")
         if behaviour == "stall":
             await self._stall()
         if body.get("stream"):

@@ -130,6 +130,20 @@ def test_an_upstream_500_is_a_clear_502(start_bot: StartBot, fake_llm: FakeLLM) 
     assert chat(bot, "hello?", stream=True).text.count('"type": "error"') == 1
 
 
+def test_an_upstream_redirect_is_followed_as_the_sdk_follows_it(
+    start_bot: StartBot, fake_llm: FakeLLM
+) -> None:
+    bot = start_bot(**fake_llm.bot_settings())
+    for stream in (False, True):
+        fake_llm.play("redirect")
+        response = completion(bot, "hello?", stream=stream)
+        assert response.status_code == 200, response.text
+        assert (
+            "data: [DONE]" in response.text if stream else response.json()["choices"][0]["message"]["content"]
+        )
+        assert fake_llm.paths[-2:] == ["/v1/chat/completions", "/v1/chat/completions?redirected=1"]
+
+
 def test_a_disconnect_mid_stream_ends_the_stream_with_an_error_event(
     start_bot: StartBot, fake_llm: FakeLLM
 ) -> None:
