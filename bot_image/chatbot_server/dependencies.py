@@ -1,17 +1,25 @@
-"""The app's state for routes, as a FastAPI dependency (`State`) and as a plain call (`app_state`).
+"""What routes need from the app: its state as a FastAPI dependency (`State`), and for the chat
+routes, which skip FastAPI's dependency solving on the hot path (chatbot_server.bodies), one plain
+call that does what their dependencies did (`start_chat`).
 
 The dependencies are `async def` although none of them awaits: FastAPI runs a plain `def`
-dependency in a worker thread. The chat routes call `app_state` directly instead: they are the hot
-path, and dependency solving costs (see chatbot_server.bodies).
+dependency in a worker thread.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
 
+from chatbot_server.answering import Bot
+from chatbot_server.bodies import read_json
+from chatbot_server.llm import Upstream
 from chatbot_server.state import BotState
+
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def app_state(request: Request) -> BotState:
@@ -28,3 +36,18 @@ State = Annotated[BotState, Depends(get_state)]
 
 async def require_api_key(request: Request, state: State) -> None:
     state.api_keys.check(request.headers.get("authorization"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall(Generic[Body]):
+    bot: Bot
+    upstream: Upstream | None
+    body: Body
+
+
+async def start_chat(request: Request, model: type[Body]) -> ChatCall[Body]:
+    """The API key checked (first), the body read as `model`, and the bot, if it is ready."""
+    state = app_state(request)
+    state.api_keys.check(request.headers.get("authorization"))
+    body = await read_json(request, model)
+    return ChatCall(state.ready_bot(), state.upstream, body)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from chatbot_server import chat_api
-from chatbot_server.bodies import documented_body, read_json
-from chatbot_server.dependencies import State, app_state
+from chatbot_server.bodies import documented_body
+from chatbot_server.dependencies import State, start_chat
 from chatbot_server.errors import ERROR_RESPONSES
 from chatbot_server.schemas import BotInfo, ChatAnswer, ChatRequest
 
@@ -36,14 +36,11 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def chat(request: Request) -> Response:
     # As /v1/chat/completions: no FastAPI dependencies or body parameter (see chatbot_server.bodies).
-    state = app_state(request)
-    state.api_keys.check(request.headers.get("authorization"))
-    body = await read_json(request, ChatRequest)
-    bot = state.ready_bot()
-    if body.stream:
-        events = await chat_api.stream_answer(bot, state.upstream, body)
+    call = await start_chat(request, ChatRequest)
+    if call.body.stream:
+        events = await chat_api.stream_answer(call.bot, call.upstream, call.body)
         return StreamingResponse(events, media_type=NDJSON, headers=_STREAM_HEADERS)
-    answer = await chat_api.answer(bot, state.upstream, body)
+    answer = await chat_api.answer(call.bot, call.upstream, call.body)
     return JSONResponse(answer.model_dump())
 
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from chatbot_server import openai_api
-from chatbot_server.bodies import documented_body, read_json
-from chatbot_server.dependencies import State, app_state, require_api_key
+from chatbot_server.bodies import documented_body
+from chatbot_server.dependencies import State, require_api_key, start_chat
 from chatbot_server.errors import ERROR_RESPONSES
 from chatbot_server.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 
@@ -39,14 +39,12 @@ _COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def chat_completions(request: Request) -> Response:
     # The bot's hot path: no FastAPI dependencies or body parameter (see chatbot_server.bodies).
-    state = app_state(request)
-    state.api_keys.check(request.headers.get("authorization"))
-    body = await read_json(request, ChatCompletionRequest)
-    bot = state.ready_bot()
-    if body.stream:
-        events = await openai_api.stream(bot, state.upstream, body)
+    call = await start_chat(request, ChatCompletionRequest)
+    if call.body.stream:
+        events = await openai_api.stream(call.bot, call.upstream, call.body)
         return StreamingResponse(events, media_type="text/event-stream", headers=_STREAM_HEADERS)
-    return Response(await openai_api.complete(bot, state.upstream, body), media_type="application/json")
+    body = await openai_api.complete(call.bot, call.upstream, call.body)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
