@@ -1,26 +1,32 @@
-"""Corpus search: SQLite FTS5 with BM25 ranking, in memory, built once at start-up.
+"""Corpus search: a Tantivy index in memory, BM25-ranked, built once at start-up.
 
-SQLite ships with Python and FTS5's BM25 is a proven ranking; an in-memory database needs no
-writable disk (the root filesystem is read-only). The index is built in a worker thread and then only
-read from the event loop thread; queries over a documentation-sized corpus take well under a
-millisecond, so they run inline.
+Tantivy (Rust, via its official Python bindings) indexes in native threads and answers a top-k query
+over 10k chunks in a fraction of a millisecond; SQLite FTS5, used before, indexed at under half the
+rate and scored every chunk that matched any word (see docs/benchmarks.md, "Retrieval"). The index
+lives in RAM: no writable disk is needed (the root filesystem is read-only). It is built in a worker
+thread and then only read from the event loop thread, inline: queries take well under a millisecond.
 
-A query leaves out the words found in more than half of the chunks ("operator" in an operator's
-docs): FTS5's BM25 floors their weight at 1e-6, so they barely change the ranking, but scoring them
-means visiting most rows, which made a query over 10k chunks tens of times slower.
+Words are folded to ASCII and Snowball-stemmed ("configuring" meets "configuration", "café" meets
+"cafe"). Stop words are left out when indexing as they are when asking: no query could use them.
+User text is never parsed as query syntax: the query is built from the analyzer's own tokens.
+A query also leaves out the words found in more than half of the chunks ("operator" in an
+operator's docs): BM25 gives them almost no weight, yet they would let chunks that match nothing
+else into the results.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import tantivy
+
 from chatbot_server.chunking import Chunk, read_chunks
-from chatbot_server.text import content_words
+from chatbot_server.text import STOP_WORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,82 +37,120 @@ class Passage:
     score: float  # higher is better
 
 
-_TOKENIZER = "tokenize = 'porter unicode61 remove_diacritics 2'"
-# Distinct query words whose document frequency is remembered (the index does not change once built).
+_ANALYZER = "folded_english"
+# A heading that names the subject is a strong signal.
+_TITLE_BOOST = 2.0
+# Query words looked up at most: a pasted page must not turn into a thousand-term query.
+_MAX_TERMS = 32
+# Distinct terms whose document frequency is remembered (the index does not change between adds).
 _FREQUENCY_CACHE = 8192
+# Split between the writer's threads; big enough that a 50k-chunk corpus flushes only a few
+# segments, small enough not to matter next to the index itself (it is freed after the build).
+_WRITER_HEAP_BYTES = 64_000_000
+
+
+def _analyzer() -> tantivy.TextAnalyzer:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("path", stored=True, tokenizer_name="raw", index_option="basic")
+    # Term frequencies without positions: BM25 needs the first, nothing here asks for phrases.
+    builder.add_text_field("title", stored=True, tokenizer_name=_ANALYZER, index_option="freq")
+    builder.add_text_field("text", stored=True, tokenizer_name=_ANALYZER, index_option="freq")
+    return builder.build()
 
 
 class CorpusIndex:
     """A BM25 index over corpus chunks."""
 
     def __init__(self) -> None:
-        # check_same_thread=False: built in a worker thread, then read only from the event loop.
-        self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        self._db.executescript(
-            f"CREATE VIRTUAL TABLE chunks USING fts5(path UNINDEXED, title, text, {_TOKENIZER});"
-            "CREATE VIRTUAL TABLE terms USING fts5vocab(chunks, 'row');"
-            # A scratch table with the same tokenizer turns a query word into the indexed term
-            # (FTS5's Porter stem), whose document frequency `terms` then gives.
-            f"CREATE VIRTUAL TABLE probe USING fts5(word, {_TOKENIZER});"
-            "CREATE VIRTUAL TABLE probe_terms USING fts5vocab(probe, 'row');"
-        )
+        self._schema = _schema()
+        self._analyzer = _analyzer()
+        self._index = tantivy.Index(self._schema)
+        self._index.register_tokenizer(_ANALYZER, self._analyzer)
+        self._searcher = self._index.searcher()
         self.size = 0
         self.documents = 0
         self.build_seconds = 0.0
         self._frequency = functools.lru_cache(maxsize=_FREQUENCY_CACHE)(self._count_chunks_with)
+        self._paths: set[str] = set()
 
     def add(self, chunks: Iterable[Chunk]) -> None:
         started = time.perf_counter()
-        paths: set[str] = set()
-
-        def rows() -> Iterable[tuple[str, str, str]]:
-            for chunk in chunks:
-                paths.add(chunk.path)
-                self.size += 1
-                yield chunk.path, chunk.title, chunk.text
-
-        with self._db:
-            self._db.executemany("INSERT INTO chunks (path, title, text) VALUES (?, ?, ?)", rows())
+        # num_threads=0: one indexing thread per CPU core (at most 8), Tantivy's own choice.
+        writer = self._index.writer(heap_size=_WRITER_HEAP_BYTES, num_threads=0)
+        for chunk in chunks:
+            self._paths.add(chunk.path)
+            self.size += 1
+            writer.add_document(tantivy.Document(path=chunk.path, title=chunk.title, text=chunk.text))
+        writer.commit()
+        writer.wait_merging_threads()
+        _return_freed_memory()
+        self._index.reload()
+        self._searcher = self._index.searcher()
         self._frequency.cache_clear()
-        self.documents += len(paths)
+        self.documents = len(self._paths)
         self.build_seconds += time.perf_counter() - started
 
-    def _count_chunks_with(self, word: str) -> int:
-        """How many chunks hold the word (as FTS5 indexes it: stemmed, folded)."""
-        with self._db:
-            self._db.execute("INSERT INTO probe (word) VALUES (?)", (word,))
-            stems = [term for (term,) in self._db.execute("SELECT term FROM probe_terms")]
-            self._db.execute("DELETE FROM probe")
-        counts = [
-            row[0] if row else 0
-            for row in (
-                self._db.execute("SELECT doc FROM terms WHERE term = ?", (t,)).fetchone() for t in stems
-            )
-        ]
-        return min(counts, default=0)
+    def _count_chunks_with(self, term: str) -> int:
+        """How many chunks hold the (analyzed) term, in their title or text: at least this many."""
+        return max(self._searcher.doc_freq("text", term), self._searcher.doc_freq("title", term))
 
     def search(self, query: str, limit: int) -> list[Passage]:
         """The best `limit` passages for a question, best first; empty when nothing relevant matches."""
         if limit <= 0 or self.size == 0:
             return []
-        words = list(dict.fromkeys(content_words(query)))[:32]
-        if not words:
+        # The same analyzer as the index: stop words dropped, words folded and stemmed.
+        terms = list(dict.fromkeys(self._analyzer.analyze(query)))[:_MAX_TERMS]
+        if not terms:
             return []
-        terms = [word for word in words if self._frequency(word) * 2 <= self.size]
-        if not terms:  # only common words: the rarest of them still finds something
-            terms = [min(words, key=self._frequency)]
-        # Each term quoted, so user text can never be FTS5 syntax; OR so any relevant word counts.
-        # The title column weighs double: a heading that names the subject is a strong signal.
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        rows = self._db.execute(
-            "SELECT path, title, text, bm25(chunks, 0.0, 2.0, 1.0) AS rank FROM chunks "
-            "WHERE chunks MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
-        ).fetchall()
-        return [Passage(path, title, text, -rank) for path, title, text, rank in rows]
+        rare = [term for term in terms if self._frequency(term) * 2 <= self.size]
+        # Only common words: the rarest of them still finds something.
+        chosen = rare or [min(terms, key=self._frequency)]
+        clauses = []
+        for term in chosen:
+            title = tantivy.Query.term_query(self._schema, "title", term)
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(title, _TITLE_BOOST)))
+            clauses.append((tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "text", term)))
+        hits = self._searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False).hits
+        passages = []
+        for score, address in hits:
+            document = self._searcher.doc(address)
+            passages.append(
+                Passage(
+                    str(document.get_first("path")),
+                    str(document.get_first("title")),
+                    str(document.get_first("text")),
+                    float(score),
+                )
+            )
+        return passages
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing to release beyond memory; kept so callers need not know which engine this is."""
+
+
+def _return_freed_memory() -> None:
+    """Give the indexing threads' freed buffers back to the OS.
+
+    glibc keeps what a thread's malloc arena freed: without this, the process's resident memory
+    after building 10k chunks was three times what the index holds (benchmarks/retrieval.py).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, macOS): nothing of the kind to return
+        return
+    libc.malloc_trim(0)
 
 
 def build_index(corpus_dir: Path) -> CorpusIndex:
