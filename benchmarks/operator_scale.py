@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -76,6 +76,8 @@ class Bench:
     profile_dir: Path | None
     # A smoke run has no next run to clean up for.
     wait_for_cleanup: bool = True
+    # The run being measured, filled phase by phase (what a partial results file holds).
+    current: dict[str, Any] = field(default_factory=dict)
 
     def cpu_meter(self, operator: LocalOperator | None = None) -> CpuMeter:
         """CPU seconds of the API server and etcd (a local cluster) and of the operator."""
@@ -148,7 +150,7 @@ def bot_names(count: int) -> list[str]:
     return [f"bot-{i:04d}" for i in range(count)]
 
 
-def run_direct(bench: Bench, count: int) -> dict[str, Any]:
+def run_direct(bench: Bench, count: int, save: Callable[[], None] = lambda: None) -> dict[str, Any]:
     namespace = create_namespace(bench.cluster, f"bench-direct-{count}")
     image = bench.bot_image  # one kubectl call, not one per bot
     children = [
@@ -166,15 +168,25 @@ def run_direct(bench: Bench, count: int) -> dict[str, Any]:
     finally:
         watch.stop()
     cpu_seconds = cpu.read()
-    delete_namespace(bench, namespace)
-    return {
+    result: dict[str, Any] = bench.current.setdefault("direct", {})
+    result |= {
         "applied_s": round(applied - started, 2),
         "ready_s": round(ready - started, 2),
         "cpu_s_until_ready": cpu_seconds,
+        # The machine is shared: the 1, 5 and 15-minute load average when the figures were taken.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+    save()  # before the namespace's deletion, which takes minutes at 1,000
+    delete_namespace(bench, namespace)
+    return result
 
 
-def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str, Any]:
+def run_operator(
+    bench: Bench, count: int, run: int, profile: bool, save: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
+    """The operator's phase; `result` is filled as it goes and `save()` called after each step, so a
+    run cut short (a 1,000-ChatBot run takes most of an hour) still leaves its figures on disk."""
+    result: dict[str, Any] = bench.current.setdefault("operator", {})
     namespace = create_namespace(bench.cluster, f"bench-operator-{count}")
     operator = LocalOperator(release=bench.release, workdir=bench.workdir / f"operator-{count}-{run}")
     operator.workdir.mkdir(parents=True)
@@ -202,7 +214,7 @@ def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str,
     operator.assert_running()
     by_kind = writes()
     memory = read_memory(operator.process.pid)
-    result: dict[str, Any] = {
+    result |= {
         "applied_s": round(applied - started, 2),
         "ready_s": round(ready - started, 2),
         "settled_s": round(settled - started, 2),
@@ -214,11 +226,14 @@ def run_operator(bench: Bench, count: int, run: int, profile: bool) -> dict[str,
         "reads_by_kind": dict(sorted(reads().items())),
         "rss_mib": memory.rss_mib,
         "peak_rss_mib": memory.peak_rss_mib,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     if profiler is not None:
         result["profile"] = {"file": str(profiler.output), **summarize(profiler.output)}
+    save()
     operator.stop()
     result["restart"] = restart_over_fleet(bench, operator, namespace, count)
+    save()
     operator.stop()
     delete_namespace(bench, namespace)
     return result
@@ -263,6 +278,7 @@ def restart_over_fleet(bench: Bench, operator: LocalOperator, namespace: str, co
         "reads_by_kind": dict(sorted(reads().items())),
         "rss_mib": memory.rss_mib,
         "peak_rss_mib": memory.peak_rss_mib,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -442,7 +458,19 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> dict[str, Any]:
     args = parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     output = Path(args.output) if args.output else RESULTS_DIR / f"operator-{stamp}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
+    results: dict[str, Any] = {
+        "benchmark": "operator_scale",
+        "command": "python -m benchmarks.operator_scale " + " ".join(argv),
+        "operator": "python -m chatbot_operator here, with the chart's environment and ServiceAccount token",
+        "targets": {
+            "ratio": TARGET_RATIO,
+            "restart_writes": TARGET_RESTART_WRITES,
+            "peak_rss_mib": TARGET_PEAK_MIB,
+        },
+    }
+
     # Kept after the run: the operator logs of every phase, to read when a figure looks wrong.
     workdir = Path(tempfile.mkdtemp(prefix="bench-operator."))
     print(f"operator logs: {workdir}", file=sys.stderr)
@@ -456,7 +484,14 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> dict[str, Any]:
             cluster, release, audit, api, workdir, args.quiet_seconds, args.timeout,
             output.with_suffix("") if args.profile else None, wait_for_cleanup=not args.smoke,
         )  # fmt: skip
-        machine = describe_machine(cluster)
+        results["machine"] = describe_machine(cluster)
+
+        def save_partial() -> None:
+            """The runs so far and the one under way, marked partial: the final file replaces it."""
+            saved = datetime.now(UTC).isoformat(timespec="seconds")
+            partial = {**results, "partial": True, "saved": saved, "runs": [*runs, bench.current]}
+            output.write_text(json.dumps(partial, indent=2) + "\n")
+
         # kubectl's discovery is cached after the first call: neither side should pay for it.
         cluster.kubectl("api-resources")
         for count in args.counts:
@@ -465,36 +500,27 @@ def main(argv: Sequence[str] = sys.argv[1:]) -> dict[str, Any]:
                 # Alternating which goes first, so neither always runs on a warmer cluster.
                 phases = ("direct", "operator") if run % 2 == 0 else ("operator", "direct")
                 result: dict[str, Any] = {"chatbots": count, "run": run + 1}
+                bench.current = result
                 for phase in phases:
                     print(
                         f"[{datetime.now(UTC):%H:%M:%S}] {count} ChatBots, run {run + 1}: {phase}",
                         file=sys.stderr,
                     )
-                    result[phase] = (
-                        run_direct(bench, count)
-                        if phase == "direct"
-                        else run_operator(bench, count, run, profile)
-                    )
+                    if phase == "direct":
+                        run_direct(bench, count, save_partial)
+                    else:
+                        run_operator(bench, count, run, profile, save_partial)
+                    save_partial()
                 print(json.dumps(result), file=sys.stderr)
                 runs.append(result)
     summary = summarize_runs(runs)
     verdicts = check_targets(summary)
-    results: dict[str, Any] = {
-        "benchmark": "operator_scale",
-        "command": "python -m benchmarks.operator_scale " + " ".join(argv),
+    results |= {
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine,
-        "operator": "python -m chatbot_operator here, with the chart's environment and ServiceAccount token",
-        "targets": {
-            "ratio": TARGET_RATIO,
-            "restart_writes": TARGET_RESTART_WRITES,
-            "peak_rss_mib": TARGET_PEAK_MIB,
-        },
         "summary": summary,
         "verdicts": verdicts,
         "runs": runs,
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
     print(format_table(summary))
     for count, verdict in verdicts.items():
