@@ -1,10 +1,10 @@
 """Corpus search: a Tantivy index in memory, BM25-ranked, built once at start-up.
 
-Tantivy (Rust, via its official Python bindings) indexes in native threads and answers a top-k query
-over 10k chunks in a fraction of a millisecond; SQLite FTS5, used before, indexed at under half the
-rate and scored every chunk that matched any word (see docs/benchmarks.md, "Retrieval"). The index
-lives in RAM: no writable disk is needed (the root filesystem is read-only). It is built in a worker
-thread and then only read from the event loop thread, inline: queries take well under a millisecond.
+Tantivy (Rust, via its official Python bindings) answers a top-5 query over 10k chunks in about a
+quarter of a millisecond, where SQLite FTS5, used before, took 6 ms (docs/benchmarks.md,
+"Retrieval"); it indexes in one native thread per core. The index lives in RAM: no writable disk is needed
+(the root filesystem is read-only). It is built in a worker thread and then only read from the
+event loop thread, inline.
 
 Words are folded to ASCII and Snowball-stemmed ("configuring" meets "configuration", "café" meets
 "cafe"). Stop words are left out when indexing as they are when asking: no query could use them.
@@ -110,8 +110,10 @@ class CorpusIndex:
         """The best `limit` passages for a question, best first; empty when nothing relevant matches."""
         if limit <= 0 or self.size == 0:
             return []
+        # A lone surrogate (JSON allows "\ud800") cannot cross into Rust, which takes only UTF-8.
+        text = query.encode("utf-8", "replace").decode("utf-8")
         # The same analyzer as the index: stop words dropped, words folded and stemmed.
-        terms = list(dict.fromkeys(self._analyzer.analyze(query)))[:_MAX_TERMS]
+        terms = list(dict.fromkeys(self._analyzer.analyze(text)))[:_MAX_TERMS]
         if not terms:
             return []
         rare = [term for term in terms if self._frequency(term) * 2 <= self.size]
