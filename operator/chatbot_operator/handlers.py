@@ -28,6 +28,11 @@ CHILD_RESOURCES = (
 )
 # Watched only when the operator creates them: without the setting the chart grants no rights on them.
 NETWORK_POLICIES = ("networking.k8s.io", "v1", "networkpolicies")
+# Threads for Kopf's sync handlers: enough to reconcile many ChatBots at once.
+WORKER_THREADS = 16
+# Objects per initial list request, and objects handled at once per watched kind (see configure).
+LIST_CHUNK_SIZE = 100
+TASKS_PER_KIND = 100
 RETRY_DELAY_SECONDS = 10
 # A conflict means someone wrote the ChatBot since we read it: read again soon.
 CONFLICT_RETRY_DELAY_SECONDS = 1
@@ -78,15 +83,28 @@ def _corpus_failed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> bool:
     return event["type"] != "DELETED" and corpus.corpus_failure_from_pod(body) is not None
 
 
+# What the refresh loop's due-check (Reconciler.refresh_is_due) and the child watchers read.
+SNAPSHOT_METADATA = ("name", "namespace", "uid", "deletionTimestamp")
+SNAPSHOT_SPEC = ("corpus", "systemPromptFrom", "appConfiguration")
+
+
 def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain copy of what the status code reads, kept in the ChatBot index."""
-    return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": dict(body.get("metadata", {})),
-        "spec": dict(body.get("spec", {})),
-        "status": dict(body.get("status") or {}),
+    """The few fields of a ChatBot that are read between its events, kept for every ChatBot.
+
+    Not the whole body: its managedFields, conditions, Kopf's diff-base and a long prompt or FAQ are
+    most of its size, and they would stay in memory for every ChatBot of the fleet. Reconciles
+    read the ChatBot afresh.
+    """
+    metadata, spec = body.get("metadata", {}), body.get("spec", {})
+    snapshot: dict[str, Any] = {
+        "metadata": {key: metadata[key] for key in SNAPSHOT_METADATA if key in metadata},
+        "spec": {key: spec[key] for key in SNAPSHOT_SPEC if key in spec},
+        "status": {},
     }
+    corpus_status = (body.get("status") or {}).get("corpus")
+    if corpus_status is not None:
+        snapshot["status"]["corpus"] = corpus_status
+    return snapshot
 
 
 def build_registry(
@@ -111,8 +129,14 @@ def build_registry(
         settings.persistence.consistency_timeout = 60
         # Only our own Events and warnings, not one Event per successful handler.
         settings.posting.level = logging.WARNING
-        # Sync handlers run in threads; enough of them to reconcile many ChatBots at once.
-        settings.execution.max_workers = 16
+        settings.execution.max_workers = WORKER_THREADS
+        # Memory in a large fleet (docs/benchmarks.md): by default Kopf lists each watched kind in
+        # one response and starts a task for every object at once, each building its cause, copies
+        # and patch while it waits for a worker thread: at a restart over 1,000 ChatBots, about
+        # 5,000 at the same time. Chunked lists and a bound on the tasks per watched kind lower the
+        # peak; the events wait in Kopf's queues instead (16 threads do the work either way).
+        settings.watching.chunk_size = LIST_CHUNK_SIZE
+        settings.queueing.worker_limit = TASKS_PER_KIND
         # Watches are restarted by the server every few minutes, so a lost watch is noticed.
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
@@ -127,7 +151,8 @@ def build_registry(
         settings.peering.standalone = not operator_settings.peering
         if operator_settings.peering:
             settings.peering.name = operator_settings.peering
-        client = kube or KubeClient.from_environment()
+        # A connection per worker thread, and one for the refresh loop's thread.
+        client = kube or KubeClient.from_environment(pool_size=WORKER_THREADS + 1)
         # Events go through our own client: the refresh loop runs outside Kopf's per-object tasks,
         # where kopf.event() has no queue to post to.
         reconciler = Reconciler(client, operator_settings, post_event=client.post_event)

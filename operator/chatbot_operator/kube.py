@@ -91,9 +91,15 @@ class KubeClient:
         self._timeout = timeout
 
     @classmethod
-    def from_environment(cls) -> "KubeClient":
-        """In-cluster credentials, else $KUBECONFIG / ~/.kube/config."""
+    def from_environment(cls, *, pool_size: int = 10) -> "KubeClient":
+        """In-cluster credentials, else $KUBECONFIG / ~/.kube/config.
+
+        `pool_size`: connections kept open, one per thread that calls at once. Fewer than the
+        callers, urllib3 opens a new TLS connection for each extra call and drops it after
+        ("Connection pool is full"): a handshake and a new TLS context per request under load.
+        """
         configuration = client.Configuration()
+        configuration.connection_pool_maxsize = pool_size
         try:
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
