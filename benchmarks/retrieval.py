@@ -7,8 +7,8 @@ term statistics look like real text. Queries are 3-8 words drawn the same way (c
 included, as users type them).
 
 Each corpus is measured in a fresh process (memory: the process's RSS growth across the index
-build; SQLite allocates outside Python, so tracemalloc would not see it), several runs each:
-build rate in chunks per second, query p50 and p99 over --queries top-5 searches.
+build; the index, Tantivy in Rust, allocates outside Python, so tracemalloc would not see it),
+several runs each: build rate in chunks per second, query p50 and p99 over --queries top-5 searches.
 
     python -m benchmarks.retrieval                      # docs, 1k, 10k, 50k; 3 runs
     python -m benchmarks.retrieval --smoke --out /tmp/retrieval.json
@@ -109,7 +109,7 @@ def measure_corpus(corpus: str, query_count: int) -> dict[str, Any]:
     build_seconds = time.perf_counter() - started
     build_cpu_seconds = time.process_time() - started_cpu
     memory = rss_bytes() - before
-    for question in searches[:20]:  # warm-up: SQLite's page cache, the statement cache
+    for question in searches[:20]:  # warm-up: the index's caches (term dictionary, stored passages)
         index.search(question, TOP_K)
     latencies, cpu_times = [], []
     hits = 0
@@ -208,21 +208,15 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "retrieval",
         "smoke": args.smoke,
         "machine": report.machine(),
-        "versions": {"sqlite": _sqlite_version(), **report.versions(["chatbot-operator"])},
+        "versions": report.versions(["chatbot-operator", "tantivy"]),
         "settings": {"queries": args.queries, "runs": args.runs, "top_k": TOP_K},
-        "memory": "RSS growth of a fresh process across the index build (SQLite allocates outside Python)",
+        "memory": "RSS growth of a fresh process across the index build (the index allocates outside Python)",
         "corpora": corpora_summary,
     }
     result["targets_check"] = check_targets(corpora_summary)
     report.write(result, args.out)
     print(render(result))
     print(f"\nresults written to {args.out}")
-
-
-def _sqlite_version() -> str:
-    import sqlite3
-
-    return sqlite3.sqlite_version
 
 
 def check_targets(corpora: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
