@@ -30,7 +30,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client, config
 from tests.e2e.cluster import HACK_DIR, REPO_ROOT, RESTRICTED_LABELS, Cluster, build_tools
 from tests.e2e.operator_process import LocalOperator, Release
@@ -140,7 +139,9 @@ def delete_namespace(bench: Bench, name: str) -> None:
 
 def apply_all(cluster: Cluster, manifests: list[dict[str, Any]]) -> None:
     """One `kubectl apply --server-side` of all of them, as a user would apply a directory."""
-    document = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": manifests})
+    # JSON, not YAML: PyYAML leaves a hex digest such as 4769973593458e15 unquoted, and kubectl's
+    # YAML 1.2 reads it as a number (the applied-hash annotation then fails to apply).
+    document = json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests})
     cluster.kubectl(
         "apply", "--server-side", "--field-manager=benchmark", "-f", "-", input=document, timeout=1800
     )
