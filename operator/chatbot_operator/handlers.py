@@ -30,9 +30,8 @@ CHILD_RESOURCES = (
 NETWORK_POLICIES = ("networking.k8s.io", "v1", "networkpolicies")
 # Threads for Kopf's sync handlers: enough to reconcile many ChatBots at once.
 WORKER_THREADS = 16
-# Objects per initial list request, and objects handled at once per watched kind (see configure).
+# Objects per list request when a watch starts (see configure).
 LIST_CHUNK_SIZE = 100
-TASKS_PER_KIND = 100
 RETRY_DELAY_SECONDS = 10
 # A conflict means someone wrote the ChatBot since we read it: read again soon.
 CONFLICT_RETRY_DELAY_SECONDS = 1
@@ -130,13 +129,11 @@ def build_registry(
         # Only our own Events and warnings, not one Event per successful handler.
         settings.posting.level = logging.WARNING
         settings.execution.max_workers = WORKER_THREADS
-        # Memory in a large fleet (docs/benchmarks.md): by default Kopf lists each watched kind in
-        # one response and starts a task for every object at once, each building its cause, copies
-        # and patch while it waits for a worker thread: at a restart over 1,000 ChatBots, about
-        # 5,000 at the same time. Chunked lists and a bound on the tasks per watched kind lower the
-        # peak; the events wait in Kopf's queues instead (16 threads do the work either way).
+        # By default Kopf lists each watched kind in one response: at a start over 1,000 ChatBots,
+        # their 4,000 children and pods at once, which set the operator's peak memory (231 MiB,
+        # 125 MiB in chunks of 100; docs/benchmarks.md). Kopf's worker_limit made it worse: idle
+        # workers hold their slots for seconds while the queued events wait, in memory.
         settings.watching.chunk_size = LIST_CHUNK_SIZE
-        settings.queueing.worker_limit = TASKS_PER_KIND
         # Watches are restarted by the server every few minutes, so a lost watch is noticed.
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
