@@ -130,8 +130,8 @@ def build_registry(
         settings.posting.level = logging.WARNING
         settings.execution.max_workers = WORKER_THREADS
         # By default Kopf lists each watched kind in one response: at a start over 1,000 ChatBots,
-        # their 4,000 children and pods at once, which set the operator's peak memory (231 MiB,
-        # 125 MiB in chunks of 100; docs/benchmarks.md). Kopf's worker_limit made it worse: idle
+        # their 4,000 children and pods at once, which set the operator's peak memory (226 MiB,
+        # 124 MiB in chunks of 100; docs/benchmarks.md). Kopf's worker_limit made it worse: idle
         # workers hold their slots for seconds while the queued events wait, in memory.
         settings.watching.chunk_size = LIST_CHUNK_SIZE
         # Watches are restarted by the server every few minutes, so a lost watch is noticed.
