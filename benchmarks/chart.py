@@ -33,7 +33,8 @@ def render(result: dict[str, Any], out: Path) -> None:
         levels = sorted(int(level) for level in by_level if result["requests"][name][level]["rps"] > 0)
         if not levels:
             continue
-        colour = COLOURS.get(name, "tab:gray")
+        # An earlier commit of the bot (--compare-ref) in its own colour, apart from the floor's grey.
+        colour = COLOURS.get(name, "tab:purple" if name.startswith("bot@") else "tab:brown")
         for key, style in (("p50_ms", "-"), ("p99_ms", "--")):
             # Added latency can come out slightly negative at low load (noise); a log axis needs > 0.
             values = [max(by_level[str(level)][key], 0.01) for level in levels]
