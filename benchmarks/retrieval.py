@@ -119,7 +119,6 @@ def measure_corpus(corpus: str, query_count: int) -> dict[str, Any]:
         latencies.append(time.perf_counter() - started)
         cpu_times.append(time.process_time() - started_cpu)
         hits += bool(found)
-    index.close()
     figures = percentiles_ms(latencies)
     cpu = percentiles_ms(cpu_times)
     return {

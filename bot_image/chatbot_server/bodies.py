@@ -58,14 +58,13 @@ def documented_body(model: type[BaseModel]) -> dict[str, Any]:
 
 def document_models(app: FastAPI, models: Iterable[type[BaseModel]]) -> None:
     """Add the schemas of these request models (and the models they use) to the app's document."""
-    models = tuple(models)
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template=_SCHEMAS + "{model}"
+    )
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = generate()  # FastAPI builds the document once and keeps it
-        _, definitions = models_json_schema(
-            [(model, "validation") for model in models], ref_template=_SCHEMAS + "{model}"
-        )
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(definitions.get("$defs", {}))
         return document

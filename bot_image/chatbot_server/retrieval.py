@@ -143,9 +143,6 @@ class CorpusIndex:
             passages.append(Passage(path, title, text, float(score)))
         return passages
 
-    def close(self) -> None:
-        """Nothing to release beyond memory; kept so callers need not know which engine this is."""
-
 
 def _return_freed_memory() -> None:
     """Give the indexing threads' freed buffers back to the OS.

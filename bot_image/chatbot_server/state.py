@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 from openai import AsyncOpenAI
@@ -14,7 +14,7 @@ from chatbot_server.auth import ApiKeys
 from chatbot_server.errors import BotError
 from chatbot_server.llm import Upstream, create_http_client, create_llm_client, create_session
 from chatbot_server.metrics import Metrics
-from chatbot_server.retrieval import CorpusIndex, build_index
+from chatbot_server.retrieval import build_index
 from chatbot_server.settings import Settings
 from chatbot_server.tokens import TokenCounter, load_encoding
 
@@ -31,7 +31,6 @@ class BotState:
     upstream: Upstream | None = None
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
-    _index: CorpusIndex | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings) -> BotState:
@@ -70,7 +69,6 @@ class BotState:
             self.failure = f"start-up failed: {error}"
             log.exception("the bot cannot start: %s", error)
             raise
-        self._index = index
         self.metrics.corpus_chunks.set(index.size)
         self.metrics.corpus_documents.set(index.documents)
         log.info(
@@ -89,5 +87,3 @@ class BotState:
             await self.client.close()
         if self.session is not None:
             await self.session.close()
-        if self._index is not None:
-            self._index.close()
