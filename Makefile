@@ -76,8 +76,9 @@ bench-bot: venv bench-tools ## bot: added latency, throughput, time to first tok
 bench-bot-litellm: venv bench-tools ## the bot benchmark with LiteLLM beside it (its own venv, outside the project)
 	$(PY) -m benchmarks.bot_overhead --litellm
 
-bench-retrieval: venv ## retrieval: build rate, top-5 query p50/p99, memory at 1k/10k/50k chunks (~5 min)
+bench-retrieval: venv ## retrieval: build rate, top-5 query p50/p99, memory at 1k/10k/50k chunks; search quality (~5 min)
 	$(PY) -m benchmarks.retrieval
+	$(PY) -m benchmarks.retrieval_quality
 
 bench-chart: venv ## docs/benchmarks/bot-overhead.png from benchmarks/results/bot-overhead.json
 	$(PY) -m benchmarks.chart

@@ -85,3 +85,14 @@ def test_the_retrieval_benchmark_reports_build_rate_latency_and_memory_per_corpu
         assert 0 < figures["query_p50_ms"] <= figures["query_p99_ms"]
         assert figures["rss_delta_bytes"] > 0
     assert {check["met"] for check in result["targets_check"]} <= {True, False}
+
+
+def test_the_quality_benchmark_finds_most_docs_passages_by_their_own_words(tmp_path: Path) -> None:
+    out = tmp_path / "quality.json"
+    printed = run_benchmark("benchmarks.retrieval_quality", "--out", str(out), timeout=120)
+    assert "source in top 5" in printed
+    result = json.loads(out.read_text())
+    assert result["chunks"] == result["title"]["questions"] > 100
+    # Found by its own words most of the time: a broken analyzer or query builder would drop this far.
+    assert result["words"]["top5"] > 0.8
+    assert result["title"]["first"] <= result["title"]["top5"]
