@@ -114,16 +114,21 @@ async def _stream_llm(
     usage: object = None
     finished = False
     error: str | None = None
+    pending: list[bytes] = []  # what arrived together leaves together
     try:
-        async for data in upstream.stream(prompt.messages, bot.generation):
-            chunk = json.loads(data)
-            usage = chunk.get("usage") or usage
-            for choice in chunk.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    pieces.append(text)
-                    yield _event({"type": "delta", "text": text})
-                finished = finished or bool(choice.get("finish_reason"))
+        async for batch in upstream.stream(prompt.messages, bot.generation):
+            for data in batch:
+                chunk = json.loads(data)
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        pieces.append(text)
+                        pending.append(_event({"type": "delta", "text": text}))
+                    finished = finished or bool(choice.get("finish_reason"))
+            if pending:
+                yield b"".join(pending)
+                pending.clear()
         if not finished:
             bot.metrics.upstream_errors.labels("cut_off").inc()
             error = "The language model's answer was cut off."
@@ -132,6 +137,8 @@ async def _stream_llm(
     except (ValueError, AttributeError):
         bot.metrics.upstream_errors.labels("malformed").inc()
         error = "The language model's answer could not be read."
+    if pending:  # the words that came before a malformed chunk in the same read
+        yield b"".join(pending)
     mode: Mode = "llm"
     if error is not None:
         yield _event({"type": "error", "message": error})

@@ -31,6 +31,9 @@ from chatbot_server.settings import Settings
 INITIAL_RETRY_SECONDS = 0.5
 MAX_RETRY_AFTER_SECONDS = 60.0
 
+# An SSE line is one JSON chunk of a few hundred bytes: a longer one is a broken upstream, not held.
+MAX_LINE_BYTES = 1024 * 1024
+
 GENERATION_FIELDS = ("temperature", "max_tokens", "top_p", "presence_penalty", "frequency_penalty")
 
 
@@ -214,11 +217,15 @@ class Upstream:
         self._metrics.upstream_latency.observe(time.perf_counter() - started)
         return body
 
-    async def stream(self, messages: list[dict[str, Any]], params: Mapping[str, Any]) -> AsyncIterator[str]:
-        """The `data:` payloads of a streamed completion, up to (not including) `[DONE]`.
+    async def stream(
+        self, messages: list[dict[str, Any]], params: Mapping[str, Any]
+    ) -> AsyncIterator[list[str]]:
+        """The `data:` payloads of a streamed completion, up to (not including) `[DONE]`, in batches:
+        the payloads that arrived together, so that they are passed on together.
 
-        Raises BotError when the upstream fails, before or during the stream. A stream that just
-        stops is not detected here: the caller knows whether a final chunk (finish_reason) came.
+        Raises BotError when the upstream fails, before or during the stream (after passing on the
+        payloads that came before the failure). A stream that just stops is not detected here: the
+        caller knows whether a final chunk (finish_reason) came.
         """
         started = time.perf_counter()
         first = True
@@ -226,21 +233,29 @@ class Upstream:
             # Left (and the request closed) however the stream ends: finished, failed, or cancelled
             # because the bot's client went away.
             with self._open.track_inprogress():
-                async with contextlib.aclosing(self._lines(messages, params)) as lines:
-                    async for line in lines:
+                async with contextlib.aclosing(self._lines(messages, params)) as batches:
+                    async for lines in batches:
                         if first:
                             self._metrics.upstream_latency.observe(time.perf_counter() - started)
                             first = False
-                        if not line.startswith("data:"):
-                            continue  # SSE comments, event names, keep-alives
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            return
-                        if data.startswith('{"error"'):
-                            raise UpstreamStreamError(
-                                f"The language model failed mid-answer: {_stream_error(data)}"
-                            )
-                        yield data
+                        payloads: list[str] = []
+                        for line in lines:
+                            if not line.startswith("data:"):
+                                continue  # SSE comments, event names, keep-alives, blank lines
+                            data = line[5:].strip()
+                            if data == "[DONE]":
+                                if payloads:
+                                    yield payloads
+                                return
+                            if data.startswith('{"error"'):
+                                if payloads:
+                                    yield payloads
+                                raise UpstreamStreamError(
+                                    f"The language model failed mid-answer: {_stream_error(data)}"
+                                )
+                            payloads.append(data)
+                        if payloads:
+                            yield payloads
         except BotError:
             raise
         except Exception as error:
@@ -248,17 +263,17 @@ class Upstream:
 
     async def _lines(
         self, messages: list[dict[str, Any]], params: Mapping[str, Any]
-    ) -> AsyncGenerator[str, None]:
+    ) -> AsyncGenerator[list[str], None]:
+        """The response's lines, a list per read: what arrived together."""
         response = await self._send(messages, params, stream=True)
         if response is not None:
             async with response:
-                # aiohttp splits the body at "\n"; SSE lines may also end with "\r\n".
-                async for raw in response.content:
-                    yield raw.decode().rstrip("\r\n")
+                async for lines in split_lines(response.content.iter_any()):
+                    yield lines
             return
         async with self._stream(model=self._model, stream=True, **_body(messages, params)) as retried:
-            async for line in retried.iter_lines():
-                yield line
+            async for lines in split_lines(retried.iter_bytes()):
+                yield lines
 
     async def _send(
         self, messages: list[dict[str, Any]], params: Mapping[str, Any], *, stream: bool
@@ -329,6 +344,20 @@ def _body(messages: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str
     in `extra_body` (merged into the request body as is) and the typed argument stays empty.
     """
     return {"messages": cast(Any, []), "extra_body": {"messages": messages}, **params}
+
+
+async def split_lines(reads: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """The complete lines of each read, without their line ends ("\n" or "\r\n"); a line cut
+    between two reads comes with the second. A last line without a line end still counts."""
+    rest = b""
+    async for read in reads:
+        *lines, rest = (rest + read).split(b"\n")
+        if len(rest) > MAX_LINE_BYTES:
+            raise UpstreamStreamError(f"The language model sent a line longer than {MAX_LINE_BYTES} bytes.")
+        if lines:
+            yield [line.decode().removesuffix("\r") for line in lines]
+    if rest:
+        yield [rest.decode().removesuffix("\r")]
 
 
 def _stream_error(data: str) -> str:

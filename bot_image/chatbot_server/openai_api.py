@@ -125,9 +125,9 @@ async def stream(bot: Bot, upstream: Upstream | None, request: ChatCompletionReq
     if upstream is None:
         return _stream_offline(bot, request, turns, bot.answer_offline(lookup))
     prompt = bot.build_prompt(turns, lookup)
-    chunks = aiter(upstream.stream(prompt.messages, _params(bot, request)))
+    batches = aiter(upstream.stream(prompt.messages, _params(bot, request)))
     try:
-        first = await anext(chunks)
+        first = await anext(batches)
     except StopAsyncIteration:
         bot.metrics.upstream_errors.labels("cut_off").inc()
         raise BotError(
@@ -136,7 +136,7 @@ async def stream(bot: Bot, upstream: Upstream | None, request: ChatCompletionReq
             type="upstream_error",
             code="upstream_error",
         ) from None
-    return _forward(bot, chunks, first, prompt.messages, lookup.question, prompt.passages)
+    return _forward(bot, batches, first, prompt.messages, lookup.question, prompt.passages)
 
 
 def _sse(payload: object) -> bytes:
@@ -169,31 +169,34 @@ async def _stream_offline(
 
 async def _forward(
     bot: Bot,
-    chunks: AsyncIterator[str],
-    first: str,
+    batches: AsyncIterator[list[str]],
+    first: list[str],
     messages: list[dict[str, Any]],
     question: str,
     passages: list[Any],
 ) -> AsyncIterator[bytes]:
+    """The upstream's events as they came; those that arrived together leave together (one write:
+    the role and the first words of an answer reach the client at once)."""
     pieces: list[str] = []
     usage: dict[str, Any] | None = None
     finished = False
     error: BotError | None = None
-    data = first
+    batch = first
     try:
         while True:
-            yield b"data: " + data.encode() + b"\n\n"
-            try:
-                chunk = json.loads(data)
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or ():
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        pieces.append(piece)
-                    finished = finished or bool(choice.get("finish_reason"))
-            except (ValueError, AttributeError):
-                pass  # forwarded as it came; only the bot's bookkeeping misses it
-            data = await anext(chunks)
+            yield b"".join(b"data: " + data.encode() + b"\n\n" for data in batch)
+            for data in batch:
+                try:
+                    chunk = json.loads(data)
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            pieces.append(piece)
+                        finished = finished or bool(choice.get("finish_reason"))
+                except (ValueError, AttributeError):
+                    pass  # forwarded as it came; only the bot's bookkeeping misses it
+            batch = await anext(batches)
     except StopAsyncIteration:
         if not finished:
             bot.metrics.upstream_errors.labels("cut_off").inc()

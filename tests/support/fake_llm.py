@@ -188,8 +188,15 @@ class FakeLLM:
             "model": body.get("model"),
         }
 
+        pending = b""  # "error-mid" holds its words back, to write them with the error
+
         async def send(payload: object) -> None:
-            await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            nonlocal pending
+            event = b"data: " + json.dumps(payload).encode() + b"\n\n"
+            if behaviour == "error-mid":
+                pending += event
+            else:
+                await response.write(event)
 
         await send(
             {
@@ -207,6 +214,12 @@ class FakeLLM:
                 return
             if behaviour == "stall-mid" and position == 1:
                 await self._stall()
+            if behaviour == "error-mid" and position == 2:
+                # Two words and the upstream's error event in one write: they reach the bot together.
+                failure = {"error": {"message": "The server had an error.", "type": "server_error"}}
+                await response.write(pending + b"data: " + json.dumps(failure).encode() + b"\n\n")
+                await response.write_eof()
+                return
             piece = word if position == 0 else " " + word
             await send(
                 {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}

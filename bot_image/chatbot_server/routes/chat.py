@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from chatbot_server import chat_api
 from chatbot_server.bodies import documented_body
 from chatbot_server.dependencies import State, start_chat
 from chatbot_server.errors import ERROR_RESPONSES
+from chatbot_server.event_stream import EventStream
 from chatbot_server.schemas import BotInfo, ChatAnswer, ChatRequest
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -39,7 +40,7 @@ async def chat(request: Request) -> Response:
     call = await start_chat(request, ChatRequest)
     if call.body.stream:
         events = await chat_api.stream_answer(call.bot, call.upstream, call.body)
-        return StreamingResponse(events, media_type=NDJSON, headers=_STREAM_HEADERS)
+        return EventStream(events, media_type=NDJSON, headers=_STREAM_HEADERS)
     answer = await chat_api.answer(call.bot, call.upstream, call.body)
     return JSONResponse(answer.model_dump())
 

@@ -6,12 +6,13 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from chatbot_server import openai_api
 from chatbot_server.bodies import documented_body
 from chatbot_server.dependencies import State, require_api_key, start_chat
 from chatbot_server.errors import ERROR_RESPONSES
+from chatbot_server.event_stream import EventStream
 from chatbot_server.schemas import ChatCompletion, ChatCompletionRequest, ModelCard, ModelList
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -42,7 +43,7 @@ async def chat_completions(request: Request) -> Response:
     call = await start_chat(request, ChatCompletionRequest)
     if call.body.stream:
         events = await openai_api.stream(call.bot, call.upstream, call.body)
-        return StreamingResponse(events, media_type="text/event-stream", headers=_STREAM_HEADERS)
+        return EventStream(events, media_type="text/event-stream", headers=_STREAM_HEADERS)
     body = await openai_api.complete(call.bot, call.upstream, call.body)
     return Response(body, media_type="application/json")
 

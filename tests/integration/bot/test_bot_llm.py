@@ -159,6 +159,26 @@ def test_a_disconnect_mid_stream_ends_the_stream_with_an_error_event(
     assert json.loads(last.removeprefix("data: "))["error"]["type"] == "upstream_error"
 
 
+def test_an_upstream_error_mid_answer_comes_after_the_words_that_arrived_with_it(
+    start_bot: StartBot, fake_llm: FakeLLM
+) -> None:
+    bot = start_bot(**fake_llm.bot_settings())
+    fake_llm.play("error-mid")
+    received = events(chat(bot, "hello?", stream=True))
+    assert [event["type"] for event in received] == ["delta", "delta", "error", "done"]
+    failure = "The language model failed mid-answer: The server had an error."
+    assert received[2]["message"] == failure
+    assert received[-1]["mode"] == "llm"  # the two words stay, with the error under them
+    fake_llm.play("error-mid")
+    response = completion(bot, "hello?", stream=True)
+    assert response.status_code == 200
+    payloads = [json.loads(event.removeprefix("data: ")) for event in response.text.strip().split("\n\n")]
+    words = [p["choices"][0]["delta"].get("content") for p in payloads[:-1]]
+    assert words[0] == ""  # the role event
+    assert len(words) == 3  # then the two words
+    assert payloads[-1]["error"]["message"] == failure
+
+
 def test_a_stalled_upstream_times_out_instead_of_hanging(start_bot: StartBot, fake_llm: FakeLLM) -> None:
     bot = start_bot(**fake_llm.bot_settings(llm_timeout_seconds=0.5))
     fake_llm.play("stall")
