@@ -10,6 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chatbot_server.direct_routes import CLIENT_LEFT
 from chatbot_server.errors import BotError
 from chatbot_server.metrics import Metrics
 
@@ -61,9 +62,10 @@ class RequestMiddleware:
             return message
 
         replaced = False
+        answered = False
 
         async def observed_send(message: Message) -> None:
-            nonlocal status, replaced
+            nonlocal status, replaced, answered
             if overflow:
                 if not replaced:
                     replaced = True
@@ -72,6 +74,7 @@ class RequestMiddleware:
                 return
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = True
             await send(message)
 
         try:
@@ -81,6 +84,8 @@ class RequestMiddleware:
                 status = 413
                 await too_large.response()(scope, receive, send)
         finally:
+            if not answered and scope.get(CLIENT_LEFT):
+                status = 499  # as nginx logs it: the client closed the connection before any answer
             self._observe(scope, status, started)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, error: BotError) -> None:

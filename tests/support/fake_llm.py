@@ -7,8 +7,9 @@ streaming SSE chunks ending in `data: [DONE]` like OpenAI does, and plays script
   "429"         HTTP 429 with Retry-After: 0
   "500"         HTTP 500
   "disconnect"  (stream) two content chunks, then the connection is dropped
-  "stall"       no response for `stall_seconds`
+  "stall"       no response for `stall_seconds` (`stalls_abandoned` counts the bot closing it)
   "stall-mid"   (stream) one content chunk, then silence for `stall_seconds`
+  "error-mid"   (stream) two content chunks and an SSE error event, in one write
 
 Each request takes the next behaviour from `script` (then "ok"). Every request body is recorded
 (unless `record=False`, for long load runs). `streams_open` counts the streams being written now and
@@ -45,6 +46,7 @@ class FakeLLM:
         self.record = record
         self.streams_open = 0
         self.streams_cut = 0
+        self.stalls_abandoned = 0  # stalled requests whose client (the bot) closed them
         self.chunk_delay = chunk_delay
         self.stall_seconds = stall_seconds
         self.script: deque[str] = deque()
@@ -114,11 +116,20 @@ class FakeLLM:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _stall(self) -> None:
+    async def _stall(self, request: web.Request) -> None:
+        """Wait stall_seconds (or until stopped); a client that closes its request ends the wait.
+
+        aiohttp does not cancel a handler whose client left, so the connection is looked at.
+        """
         event = asyncio.Event()
         self._stalls.append(event)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), self.stall_seconds)
+        deadline = time.monotonic() + self.stall_seconds
+        while not event.is_set() and time.monotonic() < deadline:
+            if request.transport is None or request.transport.is_closing():
+                self.stalls_abandoned += 1
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), 0.02)
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -134,7 +145,7 @@ class FakeLLM:
         if behaviour == "redirect":  # e.g. a gateway that moved: 307 keeps the method and the body
             raise web.HTTPTemporaryRedirect(request.path + "?redirected=1")
         if behaviour == "stall":
-            await self._stall()
+            await self._stall(request)
         if body.get("stream"):
             self.streams_open += 1
             try:
@@ -213,7 +224,7 @@ class FakeLLM:
                 request.transport.close()
                 return
             if behaviour == "stall-mid" and position == 1:
-                await self._stall()
+                await self._stall(request)
             if behaviour == "error-mid" and position == 2:
                 # Two words and the upstream's error event in one write: they reach the bot together.
                 failure = {"error": {"message": "The server had an error.", "type": "server_error"}}

@@ -73,13 +73,45 @@ async def test_a_client_that_disconnects_mid_stream_frees_its_upstream_request(
     assert freed_after < 1.0  # the fake writes a chunk every 0.1 s; the close shows on the next one
 
 
-def http_requests(bot: BotServer, route: str) -> float:
-    """Responses the bot has finished on this route (the middleware counts them at their end)."""
-    prefix = f'chatbot_http_requests_total{{method="POST",route="{route}",status="200"}} '
+async def test_a_client_that_leaves_before_the_first_byte_frees_its_upstream_request(
+    start_bot: StartBot, fake_llm: FakeLLM
+) -> None:
+    bot = start_bot(**fake_llm.bot_settings(llm_timeout_seconds=60))
+    requests = [
+        ("/v1/chat/completions", {"model": "bot", "stream": True, "messages": QUESTION}),
+        ("/v1/chat/completions", {"model": "bot", "messages": QUESTION}),
+        ("/api/chat", {"stream": True, "messages": QUESTION}),
+        ("/api/chat", {"messages": QUESTION}),
+    ]
+    fake_llm.play(*["stall"] * len(requests))  # the language model thinks for 30 s before a byte
+    async with httpx.AsyncClient(base_url=bot.url, timeout=0.5) as client:
+        with pytest.raises(httpx.ReadTimeout):  # each client gives up after 0.5 s and closes
+            await asyncio.gather(*(client.post(path, json=body) for path, body in requests))
+        left = time.monotonic()
+    # The bot closes each upstream call then, instead of waiting 30 s (and paying) for answers
+    # nobody will read.
+    await eventually(lambda: fake_llm.stalls_abandoned == len(requests), within=3)
+    assert time.monotonic() - left < 1.0
+    assert metric(bot, "chatbot_upstream_open_requests") == 0
+    # Counted as nginx counts such requests: 499, the client closed the request before an answer.
+    # (The JSON API's stream had already answered 200: it starts at once, sources first.)
+    assert requests_with_status(bot, "/v1/chat/completions", 499) == 2
+    assert requests_with_status(bot, "/api/chat", 499) == 1
+    assert requests_with_status(bot, "/api/chat", 200) == 1
+
+
+def requests_with_status(bot: BotServer, route: str, status: int) -> float:
+    """Requests the bot has finished on this route with this status (counted at their end)."""
+    prefix = f'chatbot_http_requests_total{{method="POST",route="{route}",status="{status}"}} '
     for line in httpx.get(f"{bot.url}/metrics").text.splitlines():
         if line.startswith(prefix):
             return float(line.split()[1])
     return 0.0
+
+
+def http_requests(bot: BotServer, route: str) -> float:
+    """Responses the bot has finished on this route with 200."""
+    return requests_with_status(bot, route, 200)
 
 
 async def send_without_reading(
