@@ -103,6 +103,15 @@ def test_upstream_429s_are_retried_by_the_client_and_the_user_gets_the_answer(
     body = chat(bot, "hello?").json()
     assert body["answer"] == fake_llm.answer
     assert len(fake_llm.requests) == 3
+    # Streamed: the retries are the SDK's, and its stream is relayed the same way.
+    fake_llm.play("429", "500")
+    received = events(chat(bot, "hello?", stream=True))
+    assert "".join(event["text"] for event in received if event["type"] == "delta") == fake_llm.answer
+    assert received[-1] == {"type": "done", "mode": "llm"}
+    fake_llm.play("500")
+    response = completion(bot, "hello?", stream=True)
+    assert response.text.endswith("data: [DONE]\n\n")
+    assert len(fake_llm.requests) == 3 + 3 + 2
 
 
 def test_a_rate_limited_upstream_is_a_429_on_v1_and_the_fallback_on_the_page_api(
