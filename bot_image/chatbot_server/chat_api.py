@@ -18,7 +18,7 @@ from typing import Any
 from chatbot_server.answering import Bot, Lookup, Mode
 from chatbot_server.conversation import Turn
 from chatbot_server.errors import BotError
-from chatbot_server.llm import Upstream
+from chatbot_server.llm import Upstream, read_chunk
 from chatbot_server.retrieval import Passage
 from chatbot_server.schemas import ChatAnswer, ChatRequest, Source
 
@@ -118,14 +118,11 @@ async def _stream_llm(
     try:
         async for batch in upstream.stream(prompt.messages, bot.generation):
             for data in batch:
-                chunk = json.loads(data)
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or ():
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        pieces.append(text)
-                        pending.append(_event({"type": "delta", "text": text}))
-                    finished = finished or bool(choice.get("finish_reason"))
+                chunk_usage, chunk_pieces, chunk_finished = read_chunk(data)
+                usage = chunk_usage or usage
+                pieces += chunk_pieces
+                pending += (_event({"type": "delta", "text": text}) for text in chunk_pieces)
+                finished = finished or chunk_finished
             if pending:
                 yield b"".join(pending)
                 pending.clear()

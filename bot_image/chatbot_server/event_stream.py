@@ -2,7 +2,7 @@
 
 Starlette's StreamingResponse runs a task group per response (the stream, and a task waiting for the
 client to leave), which cost about a fifth of the time the bot spent sending a streamed answer
-(docs/benchmarks.md, "Bot"). The bot's streams are served by chatbot_server.direct_routes, which
+(docs/benchmarks.md, "Third round"). The bot's streams are served by chatbot_server.direct_routes, which
 already watches for the client leaving (and cancels the whole request): here only the chunks are
 sent, and the source is closed however the response ends.
 """

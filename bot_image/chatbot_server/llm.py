@@ -360,6 +360,21 @@ async def split_lines(reads: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
         yield [rest.decode().removesuffix("\r")]
 
 
+def read_chunk(data: str) -> tuple[Any, list[str], bool]:
+    """What the bot keeps of one streamed chat.completion.chunk: its usage (or None), its pieces of
+    answer text, and whether it finishes a choice. Raises ValueError or AttributeError when the
+    payload is not such a chunk."""
+    chunk = json.loads(data)
+    pieces: list[str] = []
+    finished = False
+    for choice in chunk.get("choices") or ():
+        piece = (choice.get("delta") or {}).get("content")
+        if piece:
+            pieces.append(piece)
+        finished = finished or bool(choice.get("finish_reason"))
+    return chunk.get("usage"), pieces, finished
+
+
 def _stream_error(data: str) -> str:
     try:
         message = json.loads(data)["error"]["message"]

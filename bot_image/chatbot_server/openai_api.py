@@ -17,7 +17,7 @@ from typing import Any
 from chatbot_server.answering import Bot, OfflineAnswer
 from chatbot_server.conversation import Turn
 from chatbot_server.errors import BotError
-from chatbot_server.llm import Upstream
+from chatbot_server.llm import Upstream, read_chunk
 from chatbot_server.schemas import ChatCompletionRequest
 
 API = "openai"
@@ -187,15 +187,12 @@ async def _forward(
             yield b"".join(b"data: " + data.encode() + b"\n\n" for data in batch)
             for data in batch:
                 try:
-                    chunk = json.loads(data)
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():
-                        piece = (choice.get("delta") or {}).get("content")
-                        if piece:
-                            pieces.append(piece)
-                        finished = finished or bool(choice.get("finish_reason"))
+                    chunk_usage, chunk_pieces, chunk_finished = read_chunk(data)
                 except (ValueError, AttributeError):
-                    pass  # forwarded as it came; only the bot's bookkeeping misses it
+                    continue  # forwarded as it came; only the bot's bookkeeping misses it
+                usage = chunk_usage or usage
+                pieces += chunk_pieces
+                finished = finished or chunk_finished
             batch = await anext(batches)
     except StopAsyncIteration:
         if not finished:

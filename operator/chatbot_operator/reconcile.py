@@ -154,7 +154,7 @@ class Reconciler:
                 )
         for manifest in desired.values():
             builders.stamp_applied_hash(manifest)
-        compact = {kind: _compact(manifest) for kind, manifest in desired.items()}
+        compact = {kind: serialize_settings(manifest).encode() for kind, manifest in desired.items()}
         with self._lock:
             self._desired[(owner.namespace, owner.name)] = compact
 
@@ -702,7 +702,3 @@ def _observations_from_status(status: Mapping[str, Any]) -> tuple[CorpusObservat
         status.get("model"),
     )
     return corpus_obs, config_obs
-
-
-def _compact(manifest: Mapping[str, Any]) -> bytes:
-    return json.dumps(manifest, separators=(",", ":")).encode()

@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -77,9 +76,10 @@ def served_directly(endpoint_seconds: float) -> DirectRoutes:
     return DirectRoutes(not_here, routes=direct_routes(router.routes, ["/answer"]), handlers={})
 
 
-def serve(
+async def serve(
     middleware: DirectRoutes, client_leaves_after: float | None, scope: dict[str, Any]
-) -> Coroutine[Any, Any, list[Message]]:
+) -> list[Message]:
+    """What the middleware sends for one request whose client sends `{}`, then leaves (or stays)."""
     sent: list[Message] = []
     messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
 
@@ -94,11 +94,8 @@ def serve(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    async def run() -> list[Message]:
-        await middleware(scope, receive, send)
-        return sent
-
-    return run()
+    await middleware(scope, receive, send)
+    return sent
 
 
 def http_scope() -> dict[str, Any]:
