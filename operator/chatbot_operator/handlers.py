@@ -210,20 +210,24 @@ def build_registry(
             if chatbot is None:
                 return  # the owner is gone (garbage collection) or not ours to manage
             reconciler: Reconciler = memo.reconciler
-            if event["type"] == "DELETED":
-                if not chatbot["metadata"].get("deletionTimestamp"):
-                    reconciler.reconcile_latest(*key)  # deleted by hand: put it back
-                return
             try:
+                if event["type"] == "DELETED":
+                    if not chatbot["metadata"].get("deletionTimestamp"):
+                        reconciler.reconcile_latest(*key)  # deleted by hand: put it back
+                    return
                 reconciler.repair_child(dict(body))
                 if body.get("kind") == "Deployment":
                     reconciler.update_status_from_deployment(key[0], key[1], dict(body))
             except KubeError as error:
-                if error.retryable:
-                    raise kopf.TemporaryError(
-                        f"Kubernetes API: {error}", delay=RETRY_DELAY_SECONDS
-                    ) from error
-                raise
+                if not error.retryable:
+                    raise
+                # Kopf never retries an event handler (a TemporaryError here would only be logged),
+                # and this event will not come again: the refresh loop reconciles the ChatBot.
+                reconciler.retry_later(*key)
+                logger.warning(
+                    "ChatBot %s/%s: work for a change of its %s failed (%s); the refresh loop retries",
+                    key[0], key[1], body.get("kind", "child"), error,
+                )  # fmt: skip
 
     @kopf.on.event(
         "", "v1", "pods",

@@ -7,6 +7,7 @@ every step is idempotent: a ChatBot whose children and status already match writ
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import logging
 import threading
@@ -117,6 +118,11 @@ class Reconciler:
     # Kept as compact JSON: at 1,000 ChatBots 3.6 MiB, against 11.3 MiB as dicts (the operator's
     # memory target is 150 MB at that size; docs/benchmarks.md).
     _desired: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
+    # ChatBots whose event-driven work (a child's repair or re-creation, a status update) failed:
+    # Kopf never retries an event handler, so the refresh loop reconciles them. The value tells
+    # marks apart, so that a reconcile clears only the marks made before it started.
+    _unsettled: dict[tuple[str, str], int] = field(default_factory=dict)
+    _marks: "itertools.count[int]" = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- entry points -------------------------------------------------------------------
@@ -131,6 +137,8 @@ class Reconciler:
         owner = Owner(metadata["name"], metadata["namespace"], metadata["uid"])
         previous = body.get("status") or {}
         now = self.now()
+        with self._lock:
+            mark = self._unsettled.get((owner.namespace, owner.name))
 
         config_obs, resolved = self._resolve_settings(owner, spec, now)
         corpus_obs = self._resolve_corpus(owner, spec, previous.get("corpus") or {}, now)
@@ -183,6 +191,15 @@ class Reconciler:
         if "Deployment" not in actual:  # not wanted now, or not reached: report the one that exists
             deployment = self.kube.get(PATHS_BY_KIND[("apps/v1", "Deployment")], owner.namespace, owner.name)
         self._write_status(body, deployment, corpus_obs, config_obs, apply_error, now)
+        if mark is not None:
+            with self._lock:
+                if self._unsettled.get((owner.namespace, owner.name)) == mark:
+                    del self._unsettled[(owner.namespace, owner.name)]
+
+    def retry_later(self, namespace: str, name: str) -> None:
+        """Have the refresh loop reconcile this ChatBot: work done for one of its events failed."""
+        with self._lock:
+            self._unsettled[(namespace, name)] = next(self._marks)
 
     def _empty_owned_secret(self, owner: Owner) -> None:
         # Emptied with an apply rather than deleted: the operator has no delete rights on Secrets,
@@ -206,21 +223,32 @@ class Reconciler:
     def _retry_on_conflict(self, namespace: str, name: str, act: Callable[[Mapping[str, Any]], None]) -> None:
         """Act on a fresh read of the ChatBot; read and act again on a 409, as client-go's
         RetryOnConflict does. A ChatBot that is gone or being deleted is left alone."""
-        for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
-            chatbot = self.kube.get(CHATBOTS, namespace, name)
-            if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
-                return
-            try:
-                act(chatbot)
-                return
-            except KubeError as error:
-                if error.status != 409:
-                    raise
-        logger.warning("ChatBot %s/%s kept changing; the next event or refresh retries", namespace, name)
+        try:
+            for _attempt in range(STATUS_CONFLICT_ATTEMPTS):
+                chatbot = self.kube.get(CHATBOTS, namespace, name)
+                if chatbot is None or chatbot["metadata"].get("deletionTimestamp"):
+                    return
+                try:
+                    act(chatbot)
+                    return
+                except KubeError as error:
+                    if error.status != 409:
+                        raise
+        except KubeError as error:
+            if error.retryable:
+                self.retry_later(namespace, name)
+            raise
+        self.retry_later(namespace, name)
+        logger.warning("ChatBot %s/%s kept changing; the refresh loop retries", namespace, name)
 
     def refresh_is_due(self, body: Mapping[str, Any]) -> bool:
-        """Whether the refresh loop should reconcile: a corpus, prompt or App Configuration read is due."""
+        """Whether the refresh loop should reconcile: work for an event failed (retry_later), or a
+        corpus, prompt or App Configuration read is due."""
         spec, status = body.get("spec", {}), body.get("status") or {}
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        with self._lock:
+            if key in self._unsettled:
+                return True
         now = self.now()
         corpus_spec = spec.get("corpus")
         if corpus_spec and self._corpus_due(corpus_spec, status.get("corpus") or {}, now):
@@ -229,7 +257,6 @@ class Reconciler:
             return True  # a prompt ConfigMap can change at any time; reading it is one GET
         appconfig = spec.get("appConfiguration")
         if appconfig:
-            key = (body["metadata"]["namespace"], body["metadata"]["name"])
             memo = self._appconfig.get(key)
             interval = corpus.parse_duration(appconfig.get("refreshInterval", "5m"))
             return memo is None or now - memo.resolved_at >= interval
@@ -255,6 +282,7 @@ class Reconciler:
         with self._lock:
             self._desired.pop((namespace, name), None)
             self._appconfig.pop((namespace, name), None)
+            self._unsettled.pop((namespace, name), None)
         if self._appconfig_cache is not None:
             self._appconfig_cache.forget(f"{namespace}/{name}")
 

@@ -158,9 +158,16 @@ class LocalOperator:
             self._log = None
 
     def log_tail(self, lines: int = 80) -> str:
+        """The last lines of the log, without Kopf's routine "Handler ... succeeded" ones, which
+        would crowd out the warnings and errors that explain a failure."""
         if not self.log_path.exists():
             return "(no operator log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        kept = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if not ("Handler '" in line and "' succeeded." in line)
+        ]
+        return "\n".join(kept[-lines:])
 
     def log_offset(self) -> int:
         """The current end of the log, to look only at what comes after it."""

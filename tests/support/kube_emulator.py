@@ -2,13 +2,15 @@
 
 kmock stores objects and merges patches; a real API server also creates an object on a
 server-side apply, stamps uid/creationTimestamp/resourceVersion, and bumps metadata.generation
-when a spec changes. Only those are added here.
+when a spec changes. Only those are added here, plus outages a test switches on: 503 answers to
+the requests it names, as a busy or restarting API server gives.
 """
 
 import datetime
 import itertools
 import json
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp.web
@@ -20,8 +22,50 @@ APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 _versions = itertools.count(1)
 
 
+@dataclass
+class Outage:
+    """The next `times` requests of `method` whose path contains `path` are answered 503."""
+
+    method: str
+    path: str
+    times: int
+    answered: int = 0
+
+    def takes(self, request: rendering.Request) -> bool:
+        if self.answered >= self.times or request.method != self.method:
+            return False
+        if self.path not in request.url.path:
+            return False
+        self.answered += 1
+        return True
+
+
+@dataclass
+class Outages:
+    planned: list[Outage] = field(default_factory=list)
+
+    def add(self, method: str, path: str, times: int) -> Outage:
+        outage = Outage(method, path, times)
+        self.planned.append(outage)
+        return outage
+
+    def response(self, request: rendering.Request) -> aiohttp.web.Response | None:
+        if not any(outage.takes(request) for outage in self.planned):
+            return None
+        status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503,
+                  "reason": "ServiceUnavailable", "message": "the test's planned outage"}  # fmt: skip
+        return aiohttp.web.json_response(status, status=503)
+
+
 class ApiServerEmulator(kmock.KubernetesEmulator):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outages = Outages()
+
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        planned = self.outages.response(request)
+        if planned is not None:
+            return planned
         if request.resource is not None and request.name is not None and request.method == kmock.method.PATCH:
             key = (request.resource, request.namespace, request.name)
             # kmock's ObjectsArray has no .get().

@@ -169,6 +169,44 @@ async def test_a_child_deleted_by_hand_is_recreated(cluster: Cluster) -> None:
     assert recreated["metadata"]["uid"] != original["metadata"]["uid"]
 
 
+# More 503s than the operator's client absorbs by itself (1 try + 4 retries): the work done for the
+# event fails outright, and the event does not come again.
+OUTAGE_REQUESTS = 5
+
+
+async def test_a_child_deleted_during_an_api_outage_is_put_back_after_it(cluster: Cluster) -> None:
+    await cluster.create(CHATBOTS, chatbot())
+    original = await eventually(lambda: cluster.get(SERVICE))
+    outage = cluster.emulator.outages.add("PATCH", SERVICE, times=OUTAGE_REQUESTS)
+    await cluster.delete(SERVICE)
+    recreated = await eventually(lambda: cluster.get(SERVICE))
+    assert outage.answered == OUTAGE_REQUESTS  # the first attempt really failed
+    assert recreated["metadata"]["uid"] != original["metadata"]["uid"]
+
+
+async def test_a_rollout_seen_during_an_api_outage_reaches_status_after_it(cluster: Cluster) -> None:
+    await cluster.create(CHATBOTS, chatbot())
+
+    async def handled() -> bool:
+        # Kopf's own status write (its diff-base) comes after the handler: the outage is for ours.
+        body = await cluster.get(f"{CHATBOTS}/docs-assistant")
+        return bool(((body or {}).get("status") or {}).get("kopf", {}).get("diffBase"))
+
+    await eventually(handled)
+    outage = cluster.emulator.outages.add("PATCH", f"{CHATBOTS}/docs-assistant/status", times=OUTAGE_REQUESTS)
+    await mark_deployment_ready(cluster, 2)
+
+    async def ready() -> bool:
+        found = await condition(cluster, "Ready")
+        return found is not None and found["status"] == "True"
+
+    await eventually(ready)
+    assert outage.answered == OUTAGE_REQUESTS
+    body = await cluster.get(f"{CHATBOTS}/docs-assistant")
+    assert body is not None
+    assert body["status"]["ready"] == "2/2"
+
+
 async def test_drift_in_a_field_we_own_is_put_back(cluster: Cluster) -> None:
     await cluster.create(CHATBOTS, chatbot())
     await eventually(lambda: cluster.get(SERVICE))

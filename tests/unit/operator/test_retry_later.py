@@ -1,0 +1,100 @@
+"""Work done for a child's event that failed is redone by the refresh loop: Kopf never retries an
+event handler, and the event does not come again (a Service deleted by hand stays deleted, a
+rollout's end never reaches status)."""
+
+from typing import Any
+
+import pytest
+from tests.unit.operator.test_network_policy import OWNER, MemoryKube
+
+from chatbot_operator.config import OperatorSettings
+from chatbot_operator.kube import CHATBOTS, KubeError, ResourcePath
+from chatbot_operator.reconcile import STATUS_CONFLICT_ATTEMPTS, Reconciler
+
+CHATBOT = {
+    "metadata": {"name": OWNER.name, "namespace": OWNER.namespace, "uid": OWNER.uid, "generation": 1},
+    "spec": {"model": "gpt-4o-mini", "systemPrompt": "Be brief."},
+    "status": {},
+}
+DEPLOYMENT = {"metadata": {"generation": 1}, "status": {"replicas": 1, "readyReplicas": 1}}
+# What update_status_from_deployment needs to find: a status written by a full reconcile.
+RECONCILED_STATUS = {
+    "conditions": [
+        {"type": kind, "status": "True", "reason": "Checked", "lastTransitionTime": "2026-11-22T12:00:00Z"}
+        for kind in ("CorpusSynced", "ConfigResolved")
+    ]
+}
+
+
+class FailingStatusKube(MemoryKube):
+    """Status writes fail with `status` while `failures` lasts."""
+
+    def __init__(self, status: int, failures: int) -> None:
+        super().__init__()
+        self.status, self.failures = status, failures
+        key = (CHATBOTS.plural, OWNER.namespace, OWNER.name)
+        self.objects[key] = {**CHATBOT, "status": RECONCILED_STATUS}
+
+    def patch_status(self, *args: Any, **kwargs: Any) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise KubeError(self.status, "injected")
+
+
+def reconciler(kube: MemoryKube) -> Reconciler:
+    return Reconciler(kube, OperatorSettings(), post_event=lambda *_: None)  # type: ignore[arg-type]
+
+
+def test_a_status_update_that_failed_makes_the_chatbot_due_until_a_reconcile_succeeds() -> None:
+    kube = FailingStatusKube(503, failures=1)
+    chatbots = reconciler(kube)
+    assert not chatbots.refresh_is_due(CHATBOT)  # no corpus, no App Configuration: never due by itself
+    with pytest.raises(KubeError):
+        chatbots.update_status_from_deployment(OWNER.namespace, OWNER.name, DEPLOYMENT)
+    assert chatbots.refresh_is_due(CHATBOT)
+    chatbots.reconcile_latest(OWNER.namespace, OWNER.name)
+    assert not chatbots.refresh_is_due(CHATBOT)
+
+
+def test_a_chatbot_that_kept_changing_is_due(caplog: pytest.LogCaptureFixture) -> None:
+    kube = FailingStatusKube(409, failures=STATUS_CONFLICT_ATTEMPTS)
+    chatbots = reconciler(kube)
+    chatbots.update_status_from_deployment(OWNER.namespace, OWNER.name, DEPLOYMENT)
+    assert "kept changing; the refresh loop retries" in caplog.text
+    assert chatbots.refresh_is_due(CHATBOT)
+
+
+def test_a_bad_request_is_not_retried() -> None:
+    # A 4xx other than a conflict says the request itself is wrong: repeating it cannot help.
+    kube = FailingStatusKube(422, failures=1)
+    chatbots = reconciler(kube)
+    with pytest.raises(KubeError):
+        chatbots.update_status_from_deployment(OWNER.namespace, OWNER.name, DEPLOYMENT)
+    assert not chatbots.refresh_is_due(CHATBOT)
+
+
+def test_a_failure_during_a_reconcile_outlives_it() -> None:
+    # The reconcile read its inputs before the failure: it may not have seen what the failed work saw.
+    kube = MemoryKube()
+    chatbots = reconciler(kube)
+
+    class FailsMidway(MemoryKube):
+        def get(self, path: ResourcePath, namespace: str, name: str) -> dict[str, Any] | None:
+            if path.plural == "deployments":
+                chatbots.retry_later(OWNER.namespace, OWNER.name)  # another thread's event failed
+            return super().get(path, namespace, name)
+
+    chatbots.kube = FailsMidway()
+    chatbots.retry_later(OWNER.namespace, OWNER.name)
+    chatbots.reconcile(CHATBOT)
+    assert chatbots.refresh_is_due(CHATBOT)
+    chatbots.kube = kube
+    chatbots.reconcile(CHATBOT)
+    assert not chatbots.refresh_is_due(CHATBOT)
+
+
+def test_a_deleted_chatbot_is_forgotten() -> None:
+    chatbots = reconciler(MemoryKube())
+    chatbots.retry_later(OWNER.namespace, OWNER.name)
+    chatbots.forget(OWNER.namespace, OWNER.name)
+    assert not chatbots.refresh_is_due(CHATBOT)
