@@ -83,7 +83,7 @@ def _corpus_failed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> bool:
 
 
 # What the refresh loop's due-check (Reconciler.refresh_is_due) and the child watchers read.
-SNAPSHOT_METADATA = ("name", "namespace", "uid", "deletionTimestamp")
+SNAPSHOT_METADATA = ("name", "namespace", "uid", "generation", "deletionTimestamp")
 SNAPSHOT_SPEC = ("corpus", "systemPromptFrom", "appConfiguration")
 
 
@@ -100,9 +100,10 @@ def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
         "spec": {key: spec[key] for key in SNAPSHOT_SPEC if key in spec},
         "status": {},
     }
-    corpus_status = (body.get("status") or {}).get("corpus")
-    if corpus_status is not None:
-        snapshot["status"]["corpus"] = corpus_status
+    status = body.get("status") or {}
+    for key in ("corpus", "observedGeneration"):
+        if key in status:
+            snapshot["status"][key] = status[key]
     return snapshot
 
 

@@ -123,6 +123,8 @@ class Reconciler:
     # marks apart, so that a reconcile clears only the marks made before it started.
     _unsettled: dict[tuple[str, str], int] = field(default_factory=dict)
     _marks: "itertools.count[int]" = field(default_factory=itertools.count)
+    # When each ChatBot was first seen with a spec change not yet observed in its status.
+    _lagging: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- entry points -------------------------------------------------------------------
@@ -242,14 +244,15 @@ class Reconciler:
         logger.warning("ChatBot %s/%s kept changing; the refresh loop retries", namespace, name)
 
     def refresh_is_due(self, body: Mapping[str, Any]) -> bool:
-        """Whether the refresh loop should reconcile: work for an event failed (retry_later), or a
-        corpus, prompt or App Configuration read is due."""
+        """Whether the refresh loop should reconcile: work for an event failed (retry_later), a
+        spec change has waited a whole refresh interval, or a corpus, prompt or App Configuration
+        read is due."""
         spec, status = body.get("spec", {}), body.get("status") or {}
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
-        with self._lock:
-            if key in self._unsettled:
-                return True
         now = self.now()
+        with self._lock:
+            if key in self._unsettled or self._lagged(key, body, now):
+                return True
         corpus_spec = spec.get("corpus")
         if corpus_spec and self._corpus_due(corpus_spec, status.get("corpus") or {}, now):
             return True
@@ -261,6 +264,19 @@ class Reconciler:
             interval = corpus.parse_duration(appconfig.get("refreshInterval", "5m"))
             return memo is None or now - memo.resolved_at >= interval
         return False
+
+    def _lagged(self, key: tuple[str, str], body: Mapping[str, Any], now: datetime) -> bool:
+        """A backstop for a spec change whose event never led to a reconcile (an event lost, or
+        held back by Kopf): true once the change has gone unobserved for a refresh interval.
+
+        Only for ChatBots reconciled before (a status with observedGeneration): a new fleet waits
+        in Kopf's queue, where a second reconcile would only add writes."""
+        observed = (body.get("status") or {}).get("observedGeneration")
+        if observed is None or observed == body["metadata"].get("generation"):
+            self._lagging.pop(key, None)
+            return False
+        since = self._lagging.setdefault(key, now)
+        return (now - since).total_seconds() >= self.settings.refresh_check_seconds
 
     def repair_child(self, child: Mapping[str, Any]) -> bool:
         """Re-apply a child whose fields we own have drifted. Returns whether it wrote."""
@@ -283,6 +299,7 @@ class Reconciler:
             self._desired.pop((namespace, name), None)
             self._appconfig.pop((namespace, name), None)
             self._unsettled.pop((namespace, name), None)
+            self._lagging.pop((namespace, name), None)
         if self._appconfig_cache is not None:
             self._appconfig_cache.forget(f"{namespace}/{name}")
 

@@ -1,7 +1,9 @@
-"""Work done for a child's event that failed is redone by the refresh loop: Kopf never retries an
-event handler, and the event does not come again (a Service deleted by hand stays deleted, a
-rollout's end never reaches status)."""
+"""What the refresh loop reconciles besides due refreshes: ChatBots whose event-driven work failed
+(Kopf never retries an event handler, and the event does not come again: a Service deleted by hand
+would stay deleted, a rollout's end would never reach status), and spec changes that have gone
+unobserved for a whole refresh interval."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,8 +43,9 @@ class FailingStatusKube(MemoryKube):
             raise KubeError(self.status, "injected")
 
 
-def reconciler(kube: MemoryKube) -> Reconciler:
-    return Reconciler(kube, OperatorSettings(), post_event=lambda *_: None)  # type: ignore[arg-type]
+def reconciler(kube: MemoryKube, **options: Any) -> Reconciler:
+    settings = OperatorSettings(refresh_check_seconds=30)
+    return Reconciler(kube, settings, post_event=lambda *_: None, **options)  # type: ignore[arg-type]
 
 
 def test_a_status_update_that_failed_makes_the_chatbot_due_until_a_reconcile_succeeds() -> None:
@@ -98,3 +101,34 @@ def test_a_deleted_chatbot_is_forgotten() -> None:
     chatbots.retry_later(OWNER.namespace, OWNER.name)
     chatbots.forget(OWNER.namespace, OWNER.name)
     assert not chatbots.refresh_is_due(CHATBOT)
+
+
+def lagging(generation: int, observed: int | None) -> dict[str, Any]:
+    status = {} if observed is None else {"observedGeneration": observed}
+    return {
+        "metadata": {**CHATBOT["metadata"], "generation": generation},
+        "spec": CHATBOT["spec"],
+        "status": status,
+    }
+
+
+def test_a_spec_change_unobserved_for_a_refresh_interval_is_due() -> None:
+    clock = [datetime(2026, 11, 22, 12, 0, tzinfo=UTC)]
+    chatbots = reconciler(MemoryKube(), now=lambda: clock[0])
+    assert not chatbots.refresh_is_due(lagging(2, 1))  # first seen: Kopf's handler may be on it
+    clock[0] += timedelta(seconds=29)
+    assert not chatbots.refresh_is_due(lagging(2, 1))
+    clock[0] += timedelta(seconds=1)
+    assert chatbots.refresh_is_due(lagging(2, 1))
+    assert not chatbots.refresh_is_due(lagging(2, 2))  # observed: the wait starts over next time
+    assert not chatbots.refresh_is_due(lagging(3, 2))
+
+
+def test_a_chatbot_never_reconciled_is_left_to_kopf() -> None:
+    # A new fleet waits in Kopf's create queue; a second reconcile from the refresh loop would only
+    # add writes.
+    clock = [datetime(2026, 11, 22, 12, 0, tzinfo=UTC)]
+    chatbots = reconciler(MemoryKube(), now=lambda: clock[0])
+    assert not chatbots.refresh_is_due(lagging(1, None))
+    clock[0] += timedelta(hours=1)
+    assert not chatbots.refresh_is_due(lagging(1, None))
