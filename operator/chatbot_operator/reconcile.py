@@ -266,8 +266,9 @@ class Reconciler:
         return False
 
     def _lagged(self, key: tuple[str, str], body: Mapping[str, Any], now: datetime) -> bool:
-        """A backstop for a spec change whose event never led to a reconcile (an event lost, or
-        held back by Kopf): true once the change has gone unobserved for a refresh interval.
+        """A backstop for a spec change whose event reached us but not a finished reconcile (Kopf
+        held its update back, or gave up): true once the change has gone unobserved in status for
+        a refresh interval.
 
         Only for ChatBots reconciled before (a status with observedGeneration): a new fleet waits
         in Kopf's queue, where a second reconcile would only add writes."""
