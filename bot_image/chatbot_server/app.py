@@ -57,6 +57,10 @@ def create_app(settings: Settings) -> FastAPI:
         # The interactive viewers load their scripts from a CDN; the bot serves only its own files.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's native OpenTelemetry asks the global providers on every request whether one is
+        # configured (8 to 30 us, a few % of a proxied request's CPU); the image ships no OTel SDK,
+        # so the answer is always no. The bot's own metrics are on /metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.bot = state
     app.state.page = web.PageRenderer(settings)
