@@ -164,8 +164,10 @@ class Bot:
             faq_lines = [matched, *(line for line in faq_lines if line != matched)]
         passage_blocks = [f"[{p.path} - {p.title}]\n{p.text}" for p in lookup.passages]
         extras = [*faq_lines, *passage_blocks]
-        reserved = self.counter.count_message(history[-1][1]) if history else 0
-        taken = select_within_budget(system, extras, reserved, self.counter, budget) if extras else 0
+        taken = 0
+        if extras:  # the latest message is tokenized only when something competes with it for room
+            reserved = self.counter.count_message(history[-1][1]) if history else 0
+            taken = select_within_budget(system, extras, reserved, self.counter, budget)
         faq_taken = faq_lines[:taken]
         passages_taken = lookup.passages[: max(0, taken - len(faq_lines))]
         parts = [system]
