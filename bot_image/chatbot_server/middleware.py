@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatbot_server.direct_routes import CLIENT_LEFT
@@ -24,6 +25,7 @@ class RequestMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,16 +34,11 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         limit = self.max_body_bytes
-        too_large = BotError(
-            413,
-            f"The request body is larger than {limit} bytes.",
-            code="request_too_large",
-        )
 
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
-                    await self._reject(scope, receive, send, too_large)
+                    await self._reject(scope, receive, send, self._too_large())
                     self._observe(scope, 413, started)
                     return
                 break
@@ -70,7 +67,7 @@ class RequestMiddleware:
                 if not replaced:
                     replaced = True
                     status = 413
-                    await too_large.response()(scope, receive, send)
+                    await self._too_large().response()(scope, receive, send)
                 return
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -82,11 +79,16 @@ class RequestMiddleware:
         except BodyTooLarge:
             if not replaced:
                 status = 413
-                await too_large.response()(scope, receive, send)
+                await self._too_large().response()(scope, receive, send)
         finally:
             if not answered and scope.get(CLIENT_LEFT):
                 status = 499  # as nginx logs it: the client closed the connection before any answer
             self._observe(scope, status, started)
+
+    def _too_large(self) -> BotError:
+        return BotError(
+            413, f"The request body is larger than {self.max_body_bytes} bytes.", code="request_too_large"
+        )
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, error: BotError) -> None:
         await error.response()(scope, receive, send)
@@ -94,5 +96,15 @@ class RequestMiddleware:
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")
         label = getattr(route, "path", None) or "unmatched"
-        self.metrics.requests.labels(label, scope["method"], str(status)).inc()
-        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+        # The labelled series, looked up once: prometheus_client's labels() validates and locks on
+        # every call. Few keys: routes are the app's own, methods (httptools knows a fixed set) and
+        # statuses a handful.
+        key = (label, scope["method"], status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self.metrics.requests.labels(label, scope["method"], str(status)),
+                self.metrics.latency.labels(label),
+            )
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
