@@ -273,7 +273,8 @@ class Reconciler:
         Only for ChatBots reconciled before (a status with observedGeneration): a new fleet waits
         in Kopf's queue, where a second reconcile would only add writes."""
         observed = (body.get("status") or {}).get("observedGeneration")
-        if observed is None or observed == body["metadata"].get("generation"):
+        generation = body["metadata"].get("generation")
+        if observed is None or generation is None or observed == generation:
             self._lagging.pop(key, None)
             return False
         since = self._lagging.setdefault(key, now)

@@ -132,3 +132,18 @@ def test_a_chatbot_never_reconciled_is_left_to_kopf() -> None:
     assert not chatbots.refresh_is_due(lagging(1, None))
     clock[0] += timedelta(hours=1)
     assert not chatbots.refresh_is_due(lagging(1, None))
+
+
+def test_the_refresh_loops_snapshot_carries_what_the_backstop_reads() -> None:
+    # The loop sees ChatBots only through handlers._snapshot: without the generations in it, the
+    # backstop would never fire.
+    from chatbot_operator.handlers import _snapshot
+
+    body = lagging(2, 1)
+    body["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    body["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    clock = [datetime(2026, 11, 22, 12, 0, tzinfo=UTC)]
+    chatbots = reconciler(MemoryKube(), now=lambda: clock[0])
+    assert not chatbots.refresh_is_due(_snapshot(body))
+    clock[0] += timedelta(seconds=30)
+    assert chatbots.refresh_is_due(_snapshot(body))
