@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 MAX_SYSTEM_PROMPT_BYTES = 256 * 1024
 LLM_KEY_IN_OWNED_SECRET = "llmApiKey"
 STATUS_CONFLICT_ATTEMPTS = 5
+# ConfigResolved reasons that a Secret created later fixes (a missing ConfigMap prompt or App
+# Configuration connection string is read again at every refresh anyway).
+WAITING_FOR_A_SECRET = frozenset({"LLMKeySecretNotFound", "APIKeysSecretNotFound"})
 
 EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 
@@ -197,6 +200,10 @@ class Reconciler:
             with self._lock:
                 if self._unsettled.get((owner.namespace, owner.name)) == mark:
                     del self._unsettled[(owner.namespace, owner.name)]
+        if config_obs.condition.reason in WAITING_FOR_A_SECRET:
+            # The operator does not watch users' Secrets: one created after its ChatBot sends no
+            # event, so the refresh loop looks again at its next check.
+            self.retry_later(owner.namespace, owner.name)
 
     def retry_later(self, namespace: str, name: str) -> None:
         """Have the refresh loop reconcile this ChatBot: work done for one of its events failed."""

@@ -161,21 +161,26 @@ def test_chatbots_that_cannot_be_reconciled_never_block_the_others(
                 assert ready["reason"] == reason, ready
             assert ready["message"], ready
 
-        # Fixing the input is enough: the refresh loop reads the prompt ConfigMap again.
+        # Creating what was missing is enough, with no change to the ChatBots: the refresh loop reads
+        # the prompt ConfigMap again, and looks again for the Secrets (users' Secrets send no event).
         cluster.kubectl(
             "create", "configmap", "no-such-prompt", "-n", namespace, "--from-literal=prompt=Hello."
+        )  # fmt: skip
+        cluster.kubectl(
+            "create", "secret", "generic", "no-such-key", "-n", namespace, "--from-literal=apiKey=sk-e2e"
         )
-        wait_until(
-            "the fixed ChatBot to turn Ready",
-            lambda: (
-                (
-                    condition(cluster.get("chatbot", "missing-prompt-configmap", "-n", namespace), "Ready")
-                    or {}
-                ).get("status")
-                == "True"
-            ),
-            timeout=60,
+        cluster.kubectl(
+            "create", "secret", "generic", "no-such-keys", "-n", namespace, "--from-literal=app=k-e2e"
         )
+        for name in ("missing-prompt-configmap", "missing-llm-key", "missing-api-keys"):
+            wait_until(
+                f"the fixed ChatBot {name} to turn Ready",
+                lambda name=name: (
+                    (condition(cluster.get("chatbot", name, "-n", namespace), "Ready") or {}).get("status")
+                    == "True"
+                ),
+                timeout=60,
+            )
         operator.assert_running()
     finally:
         print_operator_log_on_failure(request, operator)

@@ -147,3 +147,29 @@ def test_the_refresh_loops_snapshot_carries_what_the_backstop_reads() -> None:
     assert not chatbots.refresh_is_due(_snapshot(body))
     clock[0] += timedelta(seconds=30)
     assert chatbots.refresh_is_due(_snapshot(body))
+
+
+@pytest.mark.parametrize(
+    ("spec", "secret"),
+    [
+        ({"llm": {"provider": "openai", "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"}}}, "llm-key"),
+        ({"auth": {"apiKeysSecretRef": {"name": "bot-keys"}}}, "bot-keys"),
+    ],
+)
+def test_a_chatbot_waiting_for_its_secret_is_due_until_the_secret_exists(
+    spec: dict[str, Any], secret: str
+) -> None:
+    # Users' Secrets are not watched: one created after its ChatBot sends the operator no event.
+    kube = MemoryKube()
+    chatbot = {**CHATBOT, "spec": {**CHATBOT["spec"], **spec}}
+    kube.objects[(CHATBOTS.plural, OWNER.namespace, OWNER.name)] = chatbot
+    chatbots = reconciler(kube)
+    chatbots.reconcile(chatbot)
+    assert "Deployment" not in kube.applied
+    assert chatbots.refresh_is_due(chatbot)
+    chatbots.reconcile_latest(OWNER.namespace, OWNER.name)
+    assert chatbots.refresh_is_due(chatbot)  # still missing: looked at again at the next check
+    kube.objects[("secrets", OWNER.namespace, secret)] = {"data": {"apiKey": "c2stc2VjcmV0"}}
+    chatbots.reconcile_latest(OWNER.namespace, OWNER.name)
+    assert "Deployment" in kube.applied
+    assert not chatbots.refresh_is_due(chatbot)
