@@ -41,12 +41,15 @@ def create_app(settings: Settings) -> FastAPI:
         # Indexing runs in the background: the server answers /healthz at once, /readyz when done.
         preparing = asyncio.create_task(state.prepare(), name="index-corpus")
         preparing.add_done_callback(_log_unexpected)
+        watching = state.watch_llm_key()
         try:
             yield
         finally:
-            preparing.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await preparing
+            for task in (preparing, watching):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             await state.close()
 
     app = FastAPI(

@@ -17,8 +17,15 @@ CONFIG_DIR: Final = "/etc/chatbot/config"
 CONFIG_FILE_KEY: Final = "settings.json"
 CONFIG_FILE: Final = f"{CONFIG_DIR}/{CONFIG_FILE_KEY}"
 
-# The LLM API key, from a Secret through a secretKeyRef (never in the ConfigMap).
+# The LLM API key. In a pod: one key of a Secret, mounted as the file LLM_API_KEY_FILE (never in the
+# ConfigMap, never an environment variable): the kubelet updates a mounted Secret in place, and the
+# bot reads the file again while it runs, so a rotated key reaches running pods without a restart.
+# LLM_API_KEY_ENV is for running the bot by hand.
 LLM_API_KEY_ENV: Final = "CHATBOT_LLM_API_KEY"
+LLM_API_KEY_FILE_ENV: Final = "CHATBOT_LLM_API_KEY_FILE"
+LLM_API_KEY_DIR: Final = "/etc/chatbot/llm-api-key"
+LLM_API_KEY_FILE_NAME: Final = "apiKey"
+LLM_API_KEY_FILE: Final = f"{LLM_API_KEY_DIR}/{LLM_API_KEY_FILE_NAME}"
 
 # Bearer keys accepted by the bot's JSON and OpenAI endpoints: every file in this directory
 # (a mounted Secret) holds one key. Unset or empty directory: no authentication.

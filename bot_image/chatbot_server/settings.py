@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from chatbot_server import contract
+from chatbot_server.llm_key import read_key_file
 
 LlmProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]
 
@@ -87,6 +88,8 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_api_key: SecretStr | None = None
+    # Where the pod's mounted Secret puts the key; read at start, then again while the bot runs.
+    llm_api_key_file: Path | None = None
 
     # Answers without the LLM.
     faq: list[FaqEntry] = Field(default_factory=list)
@@ -106,11 +109,25 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(contract.PORT, ge=1, le=65535)
 
-    @field_validator("api_keys_dir", "llm_base_url", "llm_deployment", "llm_api_key", mode="before")
+    @field_validator(
+        "api_keys_dir", "llm_base_url", "llm_deployment", "llm_api_key", "llm_api_key_file", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # An empty variable means "not set", never the current directory or an empty key.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_llm_key_file(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or not _is_set(values.get("llm_api_key_file")):
+            return values
+        if _is_set(values.get("llm_api_key")):
+            raise ValueError(
+                f"set the LLM API key by {contract.LLM_API_KEY_ENV} or by "
+                f"{contract.LLM_API_KEY_FILE_ENV}, not both"
+            )
+        return {**values, "llm_api_key": read_key_file(Path(values["llm_api_key_file"]))}
 
     @model_validator(mode="after")
     def _check_llm(self) -> Settings:
@@ -118,7 +135,10 @@ class Settings(BaseSettings):
         if provider in ("azure-openai", "openai-compatible") and not self.llm_base_url:
             raise ValueError(f"llm_provider {provider!r} needs llm_base_url (the endpoint URL)")
         if provider in ("openai", "azure-openai") and self.llm_api_key is None:
-            raise ValueError(f"llm_provider {provider!r} needs an API key: set {contract.LLM_API_KEY_ENV}")
+            raise ValueError(
+                f"llm_provider {provider!r} needs an API key: set {contract.LLM_API_KEY_ENV} "
+                f"or {contract.LLM_API_KEY_FILE_ENV}"
+            )
         return self
 
     @property
@@ -139,6 +159,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+def _is_set(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 # The values of the settings file being loaded; set only for the duration of load_settings().

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 from openai import AsyncOpenAI
 
+from chatbot_server import llm_key
 from chatbot_server.answering import Bot
 from chatbot_server.auth import ApiKeys
 from chatbot_server.errors import BotError
@@ -44,6 +45,23 @@ class BotState:
         if self.client is not None:
             self.session = create_session()
             self.upstream = Upstream(self.client, self.session, self.settings, self.metrics)
+
+    def watch_llm_key(self) -> asyncio.Task[None] | None:
+        """Follow the mounted key file, when the key comes from one (as in a pod)."""
+        path, key = self.settings.llm_api_key_file, self.settings.llm_api_key
+        if path is None or key is None or self.client is None:
+            return None
+        watching = llm_key.watch_key_file(
+            path, key.get_secret_value(), self.use_llm_key, llm_key.RELOAD_SECONDS
+        )
+        return asyncio.create_task(watching, name="watch-llm-key")
+
+    def use_llm_key(self, key: str) -> None:
+        """New upstream calls use this key; calls under way finish with the one they started with."""
+        assert self.client is not None
+        assert self.session is not None
+        self.client = self.client.with_options(api_key=key)  # same HTTP client and pool
+        self.upstream = Upstream(self.client, self.session, self.settings, self.metrics)
 
     def ready_bot(self) -> Bot:
         """The bot, or a 503 saying why it cannot answer yet."""

@@ -19,6 +19,7 @@ CORPUS_VOLUME = "corpus"
 CONFIG_VOLUME = "config"
 TMP_VOLUME = "tmp"
 API_KEYS_VOLUME = "api-keys"
+LLM_KEY_VOLUME = "llm-api-key"
 BOT_CONTAINER = "bot"
 MIB = 1024 * 1024
 
@@ -118,12 +119,7 @@ def _build_bot_env(spec: Mapping[str, Any], llm_key: SecretKeyRef | None) -> lis
     if "apiKeysSecretRef" in spec.get("auth", {}):
         env.append({"name": contract.API_KEYS_DIR_ENV, "value": contract.API_KEYS_DIR})
     if llm_key is not None:
-        env.append(
-            {
-                "name": contract.LLM_API_KEY_ENV,
-                "valueFrom": {"secretKeyRef": {"name": llm_key.name, "key": llm_key.key}},
-            }
-        )
+        env.append({"name": contract.LLM_API_KEY_FILE_ENV, "value": contract.LLM_API_KEY_FILE})
     return env
 
 
@@ -146,6 +142,8 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
     ]
     if "apiKeysSecretRef" in spec.get("auth", {}):
         mounts.append({"name": API_KEYS_VOLUME, "mountPath": contract.API_KEYS_DIR, "readOnly": True})
+    if llm_key is not None:
+        mounts.append({"name": LLM_KEY_VOLUME, "mountPath": contract.LLM_API_KEY_DIR, "readOnly": True})
     return {
         "name": BOT_CONTAINER,
         "image": image,
@@ -175,7 +173,9 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
     }
 
 
-def _build_volumes(spec: Mapping[str, Any], owner: Owner) -> list[dict[str, Any]]:
+def _build_volumes(
+    spec: Mapping[str, Any], owner: Owner, llm_key: SecretKeyRef | None
+) -> list[dict[str, Any]]:
     max_size_mib = spec.get("corpus", {}).get("maxSizeMiB", 100)
     volumes: list[dict[str, Any]] = [
         {"name": CONFIG_VOLUME, "configMap": {"name": naming.config_map_name(owner.name)}},
@@ -187,6 +187,11 @@ def _build_volumes(spec: Mapping[str, Any], owner: Owner) -> list[dict[str, Any]
     api_keys = spec.get("auth", {}).get("apiKeysSecretRef")
     if api_keys:
         volumes.append({"name": API_KEYS_VOLUME, "secret": {"secretName": api_keys["name"]}})
+    if llm_key is not None:
+        # Only the key's own entry, under the file name the bot reads; not a subPath mount, which
+        # the kubelet would never update after a rotation.
+        item = {"key": llm_key.key, "path": contract.LLM_API_KEY_FILE_NAME}
+        volumes.append({"name": LLM_KEY_VOLUME, "secret": {"secretName": llm_key.name, "items": [item]}})
     return volumes
 
 
@@ -202,7 +207,7 @@ def build_deployment(
     """The bot's Deployment. `corpus_commit` must be set when spec.corpus is."""
     pod_annotations = {naming.ANNOTATION_SETTINGS_HASH: settings_hash}
     init_containers: list[dict[str, Any]] = []
-    volumes = _build_volumes(spec, owner)
+    volumes = _build_volumes(spec, owner, llm_key)
     corpus_spec = spec.get("corpus")
     if corpus_spec:
         if corpus_commit is None:

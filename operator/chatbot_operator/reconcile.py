@@ -6,7 +6,6 @@ every step is idempotent: a ChatBot whose children and status already match writ
 
 import base64
 import binascii
-import hashlib
 import itertools
 import json
 import logging
@@ -378,10 +377,10 @@ class Reconciler:
         try:
             system_prompt = self._read_system_prompt(owner, spec)
             values = render_bot_settings(owner.name, spec, system_prompt)
-            llm_key, llm_key_digest = self._check_llm_key(owner, spec)
+            llm_key = self._check_llm_key(owner, spec)
             self._check_api_keys(owner, spec)
             secrets: dict[str, str] = {}
-            revision_parts: list[str] = [llm_key_digest]
+            revision_parts: list[str] = []
             unknown: tuple[str, ...] = ()
             resolved_at: str | None = None
             if spec.get("appConfiguration"):
@@ -442,11 +441,14 @@ class Reconciler:
                 decoded[key] = ""  # not text; treated as unusable, and never echoed
         return decoded
 
-    def _check_llm_key(self, owner: Owner, spec: Mapping[str, Any]) -> tuple[SecretKeyRef | None, str]:
-        """The key's Secret reference, and a digest of its value so a rotated key rolls the pods."""
+    def _check_llm_key(self, owner: Owner, spec: Mapping[str, Any]) -> SecretKeyRef | None:
+        """The key's Secret reference, once the key is there.
+
+        Its value is not part of the settings hash: the pods mount the Secret and read a rotated key
+        without a restart (chatbot_server.llm_key)."""
         ref = spec.get("llm", {}).get("apiKeySecretRef")
         if not ref:
-            return None, ""
+            return None
         key = SecretKeyRef(ref["name"], ref.get("key", "apiKey"))
         data = self._read_secret(owner, key.name)
         if data is None:
@@ -459,7 +461,7 @@ class Reconciler:
                 "LLMKeySecretNotFound",
                 f"Secret {owner.namespace}/{key.name} has no key {key.key!r} (spec.llm.apiKeySecretRef).",
             )
-        return key, hashlib.sha256(data[key.key].encode()).hexdigest()
+        return key
 
     def _check_api_keys(self, owner: Owner, spec: Mapping[str, Any]) -> None:
         ref = spec.get("auth", {}).get("apiKeysSecretRef")

@@ -160,6 +160,14 @@ def settings_hash(deployment: dict[str, Any]) -> str:
     return str(annotations.get(SETTINGS_HASH, ""))
 
 
+def mounted_llm_key(deployment: dict[str, Any]) -> dict[str, Any] | None:
+    """The Secret volume the bot reads its LLM key from, if any."""
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes.get("llm-api-key", {}).get("secret")
+    # Without the API server's default (defaultMode).
+    return {key: secret[key] for key in ("secretName", "items")} if secret else None
+
+
 def config_resolved(chatbot: dict[str, Any]) -> dict[str, Any]:
     return condition(chatbot, "ConfigResolved") or {}
 
@@ -386,9 +394,10 @@ def test_a_key_vault_reference_supplies_the_llm_key_and_a_rotation_in_key_vault_
     # The key reaches the owned Secret, and the pods read it from there (never from the ConfigMap).
     name, deployment = start_bot(cluster, bots, corpus_repo)
     assert owned_secret_value(cluster, bots, name) == api_key
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e]
-    assert {"name": f"{name}-secrets", "key": "llmApiKey"} in refs, container["env"]
+    assert mounted_llm_key(deployment) == {
+        "secretName": f"{name}-secrets",
+        "items": [{"key": "llmApiKey", "path": "apiKey"}],
+    }
     assert "https://vault.azure.net" in identity.resources  # DefaultAzureCredential, managed identity
     first_hash = settings_hash(deployment)
 
@@ -464,8 +473,5 @@ def test_a_key_vault_reference_supplies_the_llm_key_and_a_rotation_in_key_vault_
     )
     final = wait_until("the ChatBot to settle", lambda: settled(cluster, bots, name))
     deployment = cluster.get("deployment", name, "-n", bots)
-    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert not [
-        e for e in env if "valueFrom" in e and e["valueFrom"]["secretKeyRef"]["name"] == f"{name}-secrets"
-    ]
+    assert mounted_llm_key(deployment) is None
     assert "config" not in final["status"] or not final["status"]["config"].get("resolvedAt")

@@ -68,15 +68,27 @@ def test_the_bot_loads_every_setting_the_operator_renders(
         corpus_commit=None,
         llm_key=SecretKeyRef(name="llm-key", key="apiKey"),
     )
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    # Each mount, here a folder; the Secret volumes with the keys they project.
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    folders = {mount["mountPath"]: tmp_path / mount["name"] for mount in container["volumeMounts"]}
+    for mount in container["volumeMounts"]:
+        folder = folders[mount["mountPath"]]
+        folder.mkdir()
+        for item in volumes[mount["name"]].get("secret", {}).get("items", []):
+            assert (volumes[mount["name"]]["secret"]["secretName"], item["key"]) == ("llm-key", "apiKey")
+            (folder / item["path"]).write_text("sk-from-the-secret\n")
     for variable in container["env"]:
-        if "valueFrom" in variable:
-            assert variable["name"] == contract.LLM_API_KEY_ENV
-            monkeypatch.setenv(variable["name"], "sk-from-the-secret")
-        elif variable["name"] == contract.CONFIG_FILE_ENV:
-            monkeypatch.setenv(variable["name"], str(config))  # the mounted ConfigMap, here
-        else:
-            monkeypatch.setenv(variable["name"], variable["value"])
+        assert "valueFrom" not in variable  # every secret is a mounted file
+        value = variable["value"]
+        for mount_path, folder in folders.items():
+            if value == mount_path or value.startswith(mount_path + "/"):
+                value = str(folder) + value[len(mount_path) :]
+                break
+        if variable["name"] == contract.CONFIG_FILE_ENV:
+            value = str(config)  # the mounted ConfigMap, here
+        monkeypatch.setenv(variable["name"], value)
 
     settings = load_settings()
 
@@ -88,8 +100,10 @@ def test_the_bot_loads_every_setting_the_operator_renders(
         assert loaded == value, field
     assert settings.llm_api_key is not None
     assert settings.llm_api_key.get_secret_value() == "sk-from-the-secret"
-    assert settings.api_keys_dir == Path(contract.API_KEYS_DIR)
-    assert settings.corpus_dir == Path(contract.CORPUS_DIR)
+    # The paths the bot reads are where the pod mounts them.
+    assert settings.api_keys_dir == folders[contract.API_KEYS_DIR]
+    assert settings.corpus_dir == folders[contract.CORPUS_DIR]
+    assert settings.llm_api_key_file == folders[contract.LLM_API_KEY_DIR] / contract.LLM_API_KEY_FILE_NAME
     assert settings.port == contract.PORT
     assert container["ports"][0]["containerPort"] == settings.port
 

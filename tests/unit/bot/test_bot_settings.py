@@ -116,6 +116,7 @@ def test_the_contract_environment_variables_are_settings_fields() -> None:
     # The operator renders these variables; each must land in a field of the same name.
     for variable in (
         contract.LLM_API_KEY_ENV,
+        contract.LLM_API_KEY_FILE_ENV,
         contract.API_KEYS_DIR_ENV,
         contract.CORPUS_DIR_ENV,
         contract.PORT_ENV,

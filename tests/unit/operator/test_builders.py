@@ -121,13 +121,41 @@ def test_pods_pass_the_restricted_pod_security_standard() -> None:
     assert pod["automountServiceAccountToken"] is False
 
 
-def test_llm_api_key_comes_from_a_secret_reference_never_a_value() -> None:
-    manifest = deployment(example_spec(), llm_key=SecretKeyRef("llm-key", "apiKey"))
-    env = {e["name"]: e for e in manifest["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env[contract.LLM_API_KEY_ENV] == {
-        "name": contract.LLM_API_KEY_ENV,
-        "valueFrom": {"secretKeyRef": {"name": "llm-key", "key": "apiKey"}},
+def test_llm_api_key_is_a_mounted_secret_key_never_a_value_nor_a_variable() -> None:
+    # Mounted, the kubelet updates it in place and the bot reads a rotated key without a restart;
+    # an environment variable would keep the old key until the pod is replaced.
+    manifest = deployment(example_spec(), llm_key=SecretKeyRef("llm-key", "token"))
+    pod = manifest["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env[contract.LLM_API_KEY_FILE_ENV] == {
+        "name": contract.LLM_API_KEY_FILE_ENV,
+        "value": contract.LLM_API_KEY_FILE,
     }
+    assert contract.LLM_API_KEY_ENV not in env
+    assert not [e for e in container["env"] if "valueFrom" in e]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    # Only that key of the Secret, under the file name the bot reads; no subPath (never updated).
+    assert volumes["llm-api-key"] == {
+        "name": "llm-api-key",
+        "secret": {
+            "secretName": "llm-key",
+            "items": [{"key": "token", "path": contract.LLM_API_KEY_FILE_NAME}],
+        },
+    }
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["llm-api-key"] == {
+        "name": "llm-api-key",
+        "mountPath": contract.LLM_API_KEY_DIR,
+        "readOnly": True,
+    }
+    assert f"{contract.LLM_API_KEY_DIR}/{contract.LLM_API_KEY_FILE_NAME}" == contract.LLM_API_KEY_FILE
+
+
+def test_without_an_llm_key_nothing_is_mounted_for_it() -> None:
+    pod = deployment(example_spec())["spec"]["template"]["spec"]
+    assert "llm-api-key" not in {v["name"] for v in pod["volumes"]}
+    assert contract.LLM_API_KEY_FILE_ENV not in {e["name"] for e in pod["containers"][0]["env"]}
 
 
 def test_api_keys_secret_is_mounted_where_the_bot_reads_it() -> None:
