@@ -6,7 +6,6 @@ bot container's environment); the bot then loads them with its own settings clas
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +46,7 @@ FULL_SPEC: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(contract.ENV_PREFIX):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_chatbot_environment")
 
 
 def test_the_bot_loads_every_setting_the_operator_renders(

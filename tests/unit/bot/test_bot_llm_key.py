@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,7 @@ from chatbot_server import contract
 from chatbot_server.llm_key import KeyFileError, read_key_file, watch_key_file
 from chatbot_server.settings import SettingsError, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(contract.ENV_PREFIX):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_chatbot_environment")
 
 
 def mount_secret(volume: Path, key: str) -> Path:

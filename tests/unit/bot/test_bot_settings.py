@@ -10,14 +10,7 @@ import pytest
 from chatbot_server import contract
 from chatbot_server.settings import Settings, SettingsError, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(contract.ENV_PREFIX):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_chatbot_environment")
 
 
 def write(path: Path, values: object) -> Path:
