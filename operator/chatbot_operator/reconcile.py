@@ -120,9 +120,10 @@ class Reconciler:
     # Kept as compact JSON: at 1,000 ChatBots 3.6 MiB, against 11.3 MiB as dicts (the operator's
     # memory target is 150 MB at that size; docs/benchmarks.md).
     _desired: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
-    # ChatBots whose event-driven work (a child's repair or re-creation, a status update) failed:
-    # Kopf never retries an event handler, so the refresh loop reconciles them. The value tells
-    # marks apart, so that a reconcile clears only the marks made before it started.
+    # ChatBots the refresh loop reconciles at its next check: their event-driven work (a child's
+    # repair or re-creation, a status update) failed, and Kopf never retries an event handler; or
+    # they wait for a Secret, which sends no event. The value tells marks apart, so that a
+    # reconcile clears only the marks made before it started.
     _unsettled: dict[tuple[str, str], int] = field(default_factory=dict)
     _marks: "itertools.count[int]" = field(default_factory=itertools.count)
     # When each ChatBot was first seen with a spec change not yet observed in its status.
@@ -205,7 +206,7 @@ class Reconciler:
             self.retry_later(owner.namespace, owner.name)
 
     def retry_later(self, namespace: str, name: str) -> None:
-        """Have the refresh loop reconcile this ChatBot: work done for one of its events failed."""
+        """Have the refresh loop reconcile this ChatBot at its next check (see _unsettled)."""
         with self._lock:
             self._unsettled[(namespace, name)] = next(self._marks)
 
