@@ -6,8 +6,9 @@
 #   hack/build-tools.sh            build what is missing, print the bin dir on stdout
 #
 # Binaries are cached by version under $CHATBOT_OPERATOR_CACHE (default ~/.cache/chatbot-operator):
-#   kubernetes-<v>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+#   kubernetes-<v>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kubelet,kube-proxy}
 #   etcd-<v>/bin/etcd   kwok-<v>/bin/kwok + kwok-<v>/stages.yaml   helm-<v>/bin/helm
+#   coredns-<v>/bin/coredns   pause-<kubernetes v>/bin/pause (the real node, hack/node.sh)
 # With all of them present this takes well under a second.
 set -euo pipefail
 
@@ -50,11 +51,12 @@ install_bin() { # component-dir started-at
   log "built $(basename "$1") in ${seconds}s"
 }
 
-# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl in one `go build`, from a
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the real node's kubelet and
+# kube-proxy in one `go build` (they share most packages: a minute or two more), from a
 # wrapper module: k8s.io/kubernetes replaces its k8s.io/* staging modules with ./staging paths,
 # which `go install pkg@version` refuses, so the wrapper replaces each with its published tag.
 build_kubernetes() {
-  local out bin_names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local out bin_names=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
   out=$(component_dir kubernetes "${KUBERNETES_VERSION}")
   have_all "${out}/bin" "${bin_names[@]}" && return 0
 
@@ -172,6 +174,49 @@ build_helm() {
   install_bin "${out}" "${started}"
 }
 
+# CoreDNS, the real node's cluster DNS, from a wrapper main that links only the plugins our
+# Corefile uses (hack/node.sh): CoreDNS's own main links every plugin, cloud SDKs included. Its
+# client-go is the one our Kubernetes binaries use, so the build reuses their compiled packages.
+build_coredns() {
+  local out src started plugin
+  out=$(component_dir coredns "${COREDNS_VERSION}")
+  have_all "${out}/bin" coredns && return 0
+  started=$(date +%s)
+  log "building CoreDNS ${COREDNS_VERSION}"
+  src="${out}/src"
+  rm -rf "${src}" "${out}/bin.partial"
+  mkdir -p "${src}" "${out}/bin.partial"
+  {
+    printf 'package main\n\nimport (\n\t"github.com/coredns/coredns/coremain"\n'
+    for plugin in cache errors kubernetes ready; do
+      printf '\t_ "github.com/coredns/coredns/plugin/%s"\n' "${plugin}"
+    done
+    printf ')\n\nfunc main() { coremain.Run() }\n'
+  } >"${src}/main.go"
+  printf 'module chatbot-operator.local/coredns-build\n\ngo 1.25\n\nrequire github.com/coredns/coredns %s\n' \
+    "${COREDNS_VERSION}" >"${src}/go.mod"
+  (cd "${src}" && go get "github.com/coredns/coredns@${COREDNS_VERSION}")
+  (cd "${src}" && "${NICE[@]}" go build -mod=mod "${GO_BUILD_FLAGS[@]}" -ldflags "-s -w" \
+    -o "${out}/bin.partial/coredns" .)
+  install_bin "${out}" "${started}"
+}
+
+# The pod sandbox's pause process, compiled as Kubernetes builds it (build/pause/Makefile):
+# a static C binary, made an image by hack/image_tar.py when the node starts.
+build_pause() {
+  local out started moddir
+  out=$(component_dir pause "${KUBERNETES_VERSION}")
+  have_all "${out}/bin" pause && return 0
+  command -v gcc >/dev/null || die "gcc (and a static libc) is needed for the pause binary: run hack/install-system-deps.sh"
+  started=$(date +%s)
+  moddir=$(go_mod_json_field "k8s.io/kubernetes@${KUBERNETES_VERSION}" Dir)
+  rm -rf "${out}/bin.partial"
+  mkdir -p "${out}/bin.partial"
+  gcc -Os -Wall -Werror -static -DVERSION="${KUBERNETES_VERSION}" \
+    -o "${out}/bin.partial/pause" "${moddir}/build/pause/linux/pause.c"
+  install_bin "${out}" "${started}"
+}
+
 link_toolset() {
   local bin_dir target
   bin_dir=$(toolset_bin_dir)
@@ -180,7 +225,9 @@ link_toolset() {
     "$(component_dir kubernetes "${KUBERNETES_VERSION}")"/bin/* \
     "$(component_dir etcd "${ETCD_VERSION}")/bin/etcd" \
     "$(component_dir kwok "${KWOK_VERSION}")/bin/kwok" \
-    "$(component_dir helm "${HELM_VERSION}")/bin/helm"; do
+    "$(component_dir helm "${HELM_VERSION}")/bin/helm" \
+    "$(component_dir coredns "${COREDNS_VERSION}")/bin/coredns" \
+    "$(component_dir pause "${KUBERNETES_VERSION}")/bin/pause"; do
     ln -sfn "${target}" "${bin_dir}/$(basename "${target}")"
   done
   printf '%s\n' "${bin_dir}"
@@ -198,7 +245,9 @@ main() {
   build_helm
   build_kwok
   build_etcd
+  build_pause
   build_kubernetes
+  build_coredns
   log "tools ready in $(($(date +%s) - started))s"
   link_toolset
 }

@@ -3,12 +3,22 @@
 # A real Kubernetes control plane on loopback, for end-to-end tests (see docs/control-plane.md).
 #
 #   hack/cluster.sh up      build/reuse the binaries, start etcd, kube-apiserver,
-#                           kube-controller-manager, kube-scheduler and kwok with 3 fake nodes;
+#                           kube-controller-manager, kube-scheduler and kwok with 3 fake nodes,
+#                           and one real node (hack/node.sh; CLUSTER_REAL_NODE=0: none);
 #                           wait until /readyz is ok and every node is Ready
 #   hack/cluster.sh down    stop every process `up` started and remove its temporary directory
+#                           (and the real node's namespaces, cgroups and veth)
 #   hack/cluster.sh env     print `export KUBECONFIG=...; export PATH=...` for eval
 #   hack/cluster.sh status  exit 0 if the recorded processes are alive and /readyz is ok
 #   hack/cluster.sh logs    print the last lines of every component's log
+#   hack/cluster.sh node-import ARCHIVE...   import image archives (docker save / OCI) into the
+#                           real node's containerd (pods use them with imagePullPolicy IfNotPresent)
+#   hack/cluster.sh node-namespace NAME      create (or keep) a namespace whose pods run on the
+#                           real node (PodNodeSelector + PodTolerationRestriction annotations)
+#   hack/cluster.sh node-host-ip             the host's address as pods see it (serve there
+#                           what pods must reach: a git server, a fake LLM)
+#   hack/cluster.sh node-exec COMMAND...     run a command in the real node's network namespace
+#                           (Service ClusterIPs and pod IPs are reachable there)
 #
 # State lives in $CLUSTER_DIR (default ~/.cache/chatbot-operator/cluster): kubeconfig, pids,
 # and `run-dir`, the path of the temporary directory with certificates, etcd data and logs.
@@ -16,6 +26,8 @@ set -euo pipefail
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=node.sh
+source "${HACK_DIR}/node.sh"
 
 KUBECONFIG_PATH="${CLUSTER_DIR}/kubeconfig"
 PIDS_FILE="${CLUSTER_DIR}/pids"
@@ -31,8 +43,8 @@ free_port() {
 }
 
 # A private CA, serving certs and client certs (CN = user, O = group) for each component.
-make_pki() { # dir
-  local pki=$1
+make_pki() { # dir [extra subjectAltName entries]
+  local pki=$1 extra_sans=${2:-}
   mkdir -p "${pki}"
   (
     cd "${pki}"
@@ -42,7 +54,7 @@ make_pki() { # dir
     # Service account tokens are signed with a key of their own.
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    printf 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1\nextendedKeyUsage=serverAuth\n' >serving.ext
+    printf 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1%s\nextendedKeyUsage=serverAuth\n' "${extra_sans}" >serving.ext
     printf 'extendedKeyUsage=clientAuth\n' >client.ext
     sign serving "/CN=kube-apiserver" serving.ext
     sign admin "/O=system:masters/CN=chatbot-operator-e2e-admin" client.ext
@@ -51,6 +63,8 @@ make_pki() { # dir
     # The aggregation layer's client: with it configured, components that delegate
     # authentication find a complete extension-apiserver-authentication ConfigMap.
     sign front-proxy-client "/CN=front-proxy-client" client.ext
+    # The API server's identity towards kubelets (logs, exec, port-forward).
+    sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client.ext
   )
 }
 
@@ -156,7 +170,7 @@ EOF
 nodes_ready() {
   local ready
   ready=$("${BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG_PATH}" get nodes \
-    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+    -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
     grep -c '^True$' || true)
   ((ready == NODE_COUNT))
 }
@@ -184,7 +198,14 @@ cmd_up() {
   : >"${PIDS_FILE}"
   mkdir -p "${RUN_DIR}/logs" "${RUN_DIR}/etcd"
   log "run dir (certificates, etcd data, logs): ${RUN_DIR}"
-  make_pki "${RUN_DIR}/pki"
+  local node_sans=""
+  if node_wanted; then
+    node_check_requirements
+    node_plan
+    node_sans=",IP:${NODE_HOST_IP}"
+  fi
+  make_pki "${RUN_DIR}/pki" "${node_sans}"
+  node_wanted && node_pki "${RUN_DIR}/pki"
   local pki="${RUN_DIR}/pki"
 
   local etcd_port etcd_peer_port api_port cm_port sched_port kwok_port
@@ -232,7 +253,11 @@ cmd_up() {
     --proxy-client-cert-file="${pki}/front-proxy-client.crt" \
     --proxy-client-key-file="${pki}/front-proxy-client.key" \
     --authorization-mode=Node,RBAC \
-    --enable-admission-plugins=NodeRestriction,PodSecurity \
+    --enable-admission-plugins=NodeRestriction,PodSecurity,PodNodeSelector,PodTolerationRestriction \
+    --kubelet-preferred-address-types=InternalIP \
+    --kubelet-certificate-authority="${pki}/ca.crt" \
+    --kubelet-client-certificate="${pki}/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="${pki}/apiserver-kubelet-client.key" \
     --service-account-issuer="${SA_ISSUER}" \
     --service-account-key-file="${pki}/sa.pub" \
     --service-account-signing-key-file="${pki}/sa.key" \
@@ -289,6 +314,9 @@ cmd_up() {
   wait_for "default ServiceAccount (controller-manager)" default_sa_exists
   create_nodes
   wait_for "${NODE_COUNT} nodes Ready (kwok)" nodes_ready
+  if node_wanted; then
+    node_up "${pki}" "${api_port}"
+  fi
   check_alive
   log "cluster up: ${server}"
   log "use it with: eval \"\$(${HACK_DIR}/cluster.sh env)\""
@@ -298,6 +326,8 @@ cmd_up() {
 # so a recycled PID is never touched.
 cmd_down() {
   local pid name binary deadline
+  # First and hard: the real node's processes, containers included, all at once.
+  node_down
   if [[ -f "${PIDS_FILE}" ]]; then
     # Reverse order: kwok and the controllers before the apiserver, etcd last.
     while read -r pid name binary; do
@@ -341,6 +371,19 @@ cmd_status() {
   "$(toolset_bin_dir)/kubectl" --kubeconfig "${KUBECONFIG_PATH}" get --raw /readyz >/dev/null
 }
 
+# A namespace whose pods all go to the real node: the node selector and the toleration of its
+# taint are added by admission (PodNodeSelector, PodTolerationRestriction), so the operator's
+# Deployments and the chart run there unchanged.
+cmd_node_namespace() { # name
+  node_load || die "no real node in ${CLUSTER_DIR}"
+  local kubectl=("$(toolset_bin_dir)/kubectl" --kubeconfig "${KUBECONFIG_PATH}")
+  "${kubectl[@]}" create namespace "$1" --dry-run=client -o yaml | "${kubectl[@]}" apply -f - >/dev/null
+  "${kubectl[@]}" annotate --overwrite namespace "$1" \
+    "scheduler.alpha.kubernetes.io/node-selector=kubernetes.io/hostname=${NODE_NAME}" \
+    "scheduler.alpha.kubernetes.io/defaultTolerations=[{\"key\": \"${NODE_TAINT}\", \"operator\": \"Exists\", \"effect\": \"NoSchedule\"}]" >/dev/null
+  log "namespace $1: its pods run on ${NODE_NAME}"
+}
+
 cmd_env() {
   # $PATH is left for the shell that evals this line to expand.
   # shellcheck disable=SC2016
@@ -354,8 +397,19 @@ main() {
   env) cmd_env ;;
   status) cmd_status ;;
   logs) print_logs ;;
+  node-import)
+    shift
+    node_import "$@"
+    ;;
+  node-namespace) cmd_node_namespace "${2:?a namespace name}" ;;
+  node-host-ip) node_load && printf '%s\n' "${NODE_HOST_IP}" ;;
+  node-exec)
+    shift
+    node_load || die "no real node in ${CLUSTER_DIR}"
+    exec nsenter -t "${NODE_HOLDER_PID}" -n -- "$@"
+    ;;
   *)
-    sed -n '2,13p' "$0" >&2
+    sed -n '2,24p' "$0" >&2
     exit 2
     ;;
   esac

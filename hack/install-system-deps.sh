@@ -5,6 +5,19 @@ needed=()
 command -v git >/dev/null || needed+=(git)
 command -v openssl >/dev/null || needed+=(openssl)
 command -v chromium >/dev/null || needed+=(chromium)
+# The real node (hack/node.sh): container runtime, CNI plugins, kube-proxy's iptables and
+# conntrack, socat (the node reaches the API server on loopback through it), gcc and a static libc
+# (the pause binary).
+command -v containerd >/dev/null || needed+=(containerd)
+command -v runc >/dev/null || needed+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || needed+=(containernetworking-plugins)
+command -v iptables >/dev/null || needed+=(iptables)
+command -v conntrack >/dev/null || needed+=(conntrack)
+command -v socat >/dev/null || needed+=(socat)
+command -v gcc >/dev/null || needed+=(gcc)
+[[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || needed+=(libc6-dev)
+command -v nsenter >/dev/null || needed+=(util-linux)
+command -v ip >/dev/null || needed+=(iproute2)
 if ((${#needed[@]})); then
   sudo_cmd=()
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)

@@ -8,7 +8,7 @@ readonly HACK_DIR
 
 # shellcheck source=versions.env
 source "${HACK_DIR}/versions.env"
-: "${KUBERNETES_VERSION:?} ${ETCD_VERSION:?} ${KWOK_VERSION:?} ${HELM_VERSION:?}"
+: "${KUBERNETES_VERSION:?} ${ETCD_VERSION:?} ${KWOK_VERSION:?} ${HELM_VERSION:?} ${COREDNS_VERSION:?}"
 
 # Everything built is kept here, outside the repository, one directory per component and version.
 CACHE_ROOT=${CHATBOT_OPERATOR_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/chatbot-operator}

@@ -39,8 +39,11 @@ class FakeLLM:
         chunk_delay: float = 0.0,
         stall_seconds: float = 30.0,
         record: bool = True,
+        host: str = "127.0.0.1",
     ) -> None:
         self.answer = answer
+        # Loopback, or the host's end of the real node's veth for bots in real pods.
+        self.host = host
         # Answers to particular questions (the last message's content); others get `answer`.
         self.answers: dict[str, str] = {}
         self.record = record
@@ -61,11 +64,11 @@ class FakeLLM:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def bot_settings(self, **extra: Any) -> dict[str, Any]:
         """Settings for a bot that talks to this fake, with short timeouts and no retries."""
@@ -104,7 +107,7 @@ class FakeLLM:
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         # A large backlog: a bot opening a thousand upstream connections at once must not see SYNs
         # dropped (and retried seconds later) because the fake accepts too slowly.

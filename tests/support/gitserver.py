@@ -58,13 +58,13 @@ def free_port() -> int:
         return port
 
 
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+def _wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,12 @@ class Symlink:
 
 
 class GitServer:
-    """Bare repositories under `root`, served by git daemon and git http-backend on loopback."""
+    """Bare repositories under `root`, served by git daemon and git http-backend on loopback
+    (or on `host`: the real node's pods reach the host at its end of the node's veth)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
         self.root = root
+        self.host = host
         self.repos = root / "repos"
         self.repos.mkdir(parents=True)
         self._work = root / "work"
@@ -102,7 +104,7 @@ class GitServer:
                 "--export-all",
                 "--informative-errors",
                 f"--base-path={self.repos}",
-                "--listen=127.0.0.1",
+                f"--listen={self.host}",
                 f"--port={self.git_port}",
                 str(self.repos),
             ],
@@ -110,8 +112,8 @@ class GitServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for_port(self.git_port)
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        _wait_for_port(self.git_port, host=self.host)
+        self._http = ThreadingHTTPServer((self.host, 0), _handler_for(self))
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
         threading.Thread(target=self._http.serve_forever, name="git-http", daemon=True).start()
@@ -129,10 +131,10 @@ class GitServer:
                 self._daemon.wait()
 
     def git_url(self, name: str) -> str:
-        return f"git://127.0.0.1:{self.git_port}/{name}.git"
+        return f"git://{self.host}:{self.git_port}/{name}.git"
 
     def http_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.http_port}/{name}.git"
+        return f"http://{self.host}:{self.http_port}/{name}.git"
 
     # --- changing repositories -----------------------------------------------------------------
     def create_repo(
@@ -310,8 +312,8 @@ class SilentServer:
 
 
 @contextlib.contextmanager
-def running_git_server(root: Path) -> Iterator[GitServer]:
-    server = GitServer(root)
+def running_git_server(root: Path, host: str = "127.0.0.1") -> Iterator[GitServer]:
+    server = GitServer(root, host)
     server.start()
     try:
         yield server

@@ -8,19 +8,10 @@ from pathlib import Path
 
 import pytest
 from tests.support.bot_server import BotServer
+from tests.support.browser import CHROMIUM, chromium_page
 from tests.support.fake_llm import FakeLLM
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 StartBot = Callable[..., BotServer]
 
@@ -29,14 +20,8 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's
 
 @pytest.fixture
 def page() -> Iterator[playwright_sync.Page]:
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        # A phone-sized viewport: the page must be usable there.
-        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def test_the_page_greets_and_streams_an_llm_answer_with_its_sources(
