@@ -1,8 +1,9 @@
-# syntax=docker/dockerfile:1
 # One Dockerfile, one target per image:
 #   docker build --target bot -t chatbot-bot .           the bot server (and the corpus init container)
 #   docker build --target operator -t chatbot-operator . the operator
 # Both run as a non-root user on a read-only root filesystem, with /tmp as their only writable path.
+# No `# syntax=` directive: BuildKit's built-in frontend has all this file uses, and builds without
+# registry access (hack/images.sh, docs/images.md) would fail fetching one.
 #
 # hadolint: Debian packages are not pinned to versions (DL3008): they follow the pinned base image's
 # Debian release, and exact versions vanish from the archive with every security update. pip installs
