@@ -36,10 +36,13 @@ test-unit: venv ## tier 1: pure functions
 test-integration: venv system-deps ## tier 2: handlers against kmock, the bot against local fakes
 	$(PYTEST) tests/integration
 
-test-e2e: venv system-deps tools ## tier 3: the real control plane with helm and kubectl
+test-e2e: venv system-deps tools ## tier 4: the real control plane with helm and kubectl
 	$(PYTEST) tests/e2e
 
-test: lint test-unit test-integration test-e2e ## everything CI runs
+test-containers: venv images ## tier 3: the built images, run as Kubernetes runs them
+	hack/engine.sh exec $(PYTEST) tests/containers
+
+test: lint test-unit test-integration test-containers test-e2e ## everything CI runs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
@@ -57,7 +60,7 @@ cluster-down: ## stop every process `make cluster` started
 # --- end cluster ---
 
 # --- images (hack/, docs/images.md) ---
-.PHONY: images
+.PHONY: images test-containers
 images: system-deps ## build chatbot-bot:dev and chatbot-operator:dev with a private Docker engine
 	hack/images.sh build
 # --- end images ---
