@@ -15,6 +15,17 @@ import pytest
 
 from tests.containers.pod import LABEL, docker
 
+# The operator image is run against the e2e tier's control plane (hack/cluster.sh in a private
+# CLUSTER_DIR), with the chart installed by helm: the same fixtures, and the report hook they use.
+from tests.e2e.conftest import (  # noqa: F401
+    cluster,
+    control_plane_logs_on_failure,
+    corpus_repo,
+    namespace,
+    operator_release,
+    pytest_runtest_makereport,
+)
+
 CONTAINERS_DIR = Path(__file__).parent
 BOT_IMAGE = os.environ.get("CHATBOT_BOT_IMAGE", "chatbot-bot:dev")
 OPERATOR_IMAGE = os.environ.get("CHATBOT_OPERATOR_IMAGE", "chatbot-operator:dev")

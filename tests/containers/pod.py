@@ -71,6 +71,9 @@ class PodContainer:
     # Volume name -> host directory (configMap, secret, and emptyDirs shared between containers).
     host_dirs: Mapping[str, Path] = field(default_factory=dict)
     env_overrides: Mapping[str, str] = field(default_factory=dict)
+    # Host file -> path in the container, for what a pod gets outside its spec's volumes (the
+    # ServiceAccount token the kubelet mounts).
+    extra_mounts: Mapping[Path, str] = field(default_factory=dict)
     name: str = field(default_factory=lambda: f"chatbot-test-{secrets.token_hex(4)}")
     termination_log: Path | None = None
 
@@ -85,6 +88,8 @@ class PodContainer:
         args += _security_flags(self.container.get("securityContext", {}), self.image)
         for mount in self.container.get("volumeMounts", []):
             args += self._mount_flags(mount, volumes[mount["name"]])
+        for source, target in self.extra_mounts.items():
+            args += ["--mount", f"type=bind,source={source},target={target},readonly"]
         if path := self.container.get("terminationMessagePath"):
             # The kubelet mounts a file there, writable by the container's user, and reads it back.
             self.termination_log = workdir / f"{self.name}.termination-log"
@@ -93,8 +98,9 @@ class PodContainer:
             args += ["--mount", f"type=bind,source={self.termination_log},target={path}"]
         env = {}
         for variable in self.container.get("env", []):
-            assert "value" in variable, f"env {variable['name']} is not a plain value: no translation here"
-            env[variable["name"]] = variable["value"]
+            assert "valueFrom" not in variable, f"env {variable['name']} is not a plain value: no translation"
+            # The API server drops an empty value: an absent one is "".
+            env[variable["name"]] = variable.get("value", "")
         env.update(self.env_overrides)
         for key, value in env.items():
             args += ["--env", f"{key}={value}"]
