@@ -18,6 +18,10 @@ command -v gcc >/dev/null || needed+=(gcc)
 [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || needed+=(libc6-dev)
 command -v nsenter >/dev/null || needed+=(util-linux)
 command -v ip >/dev/null || needed+=(iproute2)
+# The images (hack/engine.sh, hack/base-image.sh): Debian's Docker engine and CLI, and debootstrap
+# for the local base image. Checked by path: another `docker` may come first on PATH.
+[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || needed+=(docker.io)
+[[ -x /usr/sbin/debootstrap ]] || needed+=(debootstrap)
 if ((${#needed[@]})); then
   sudo_cmd=()
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
