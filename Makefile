@@ -36,7 +36,7 @@ test-unit: venv ## tier 1: pure functions
 test-integration: venv system-deps ## tier 2: handlers against kmock, the bot against local fakes
 	$(PYTEST) tests/integration
 
-test-e2e: venv system-deps tools ## tier 4: the real control plane with helm and kubectl
+test-e2e: venv system-deps tools images ## tier 4: the real control plane with helm and kubectl, and a real node running our images
 	$(PYTEST) tests/e2e
 
 test-containers: venv images tools ## tier 3: the built images, run as Kubernetes runs them
