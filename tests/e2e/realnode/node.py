@@ -23,13 +23,17 @@ class RealNode:
     # The pod sandbox image, present on the node from the start.
     pause_image: str
 
+    def env(self) -> dict[str, str]:
+        """The environment in which hack/cluster.sh acts on this cluster."""
+        return {**os.environ, "CLUSTER_DIR": str(self.cluster_dir)}
+
     def hack(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """`hack/cluster.sh ARGS` for this cluster; fails with what it printed."""
         result = subprocess.run(
             [str(HACK_DIR / "cluster.sh"), *args],
             capture_output=True,
             text=True,
-            env={**os.environ, "CLUSTER_DIR": str(self.cluster_dir)},
+            env=self.env(),
             timeout=timeout,
             check=False,
         )
@@ -42,9 +46,20 @@ class RealNode:
             [str(HACK_DIR / "cluster.sh"), "node-exec", *command],
             capture_output=True,
             text=True,
-            env={**os.environ, "CLUSTER_DIR": str(self.cluster_dir)},
+            env=self.env(),
             timeout=timeout,
             check=False,
+        )
+
+    def kill_container(self, container_id: str) -> None:
+        """SIGKILL to a container's process, from containerd (as the OOM killer or a crash would)."""
+        socket = (self.cluster_dir / "node-containerd-socket").read_text().strip()
+        task = container_id.removeprefix("containerd://")
+        subprocess.run(
+            ["ctr", "--address", socket, "-n", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", task],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
 
     def namespace(self, name: str) -> str:
