@@ -75,6 +75,10 @@ demo: venv tools ## local control plane + chart + operator + example bot you can
 bench-operator: venv tools ## operator: 100 and 1,000 ChatBots vs kubectl apply, writes, restart, memory (hours)
 	$(PY) -m benchmarks.operator_scale --chatbots 100,1000 --runs 3
 
+.PHONY: bench-real-pods
+bench-real-pods: venv tools images ## the example on real pods: apply -> Ready (median of 5), bot and operator memory (~3 min)
+	$(PY) -m benchmarks.real_pods --runs 5
+
 .PHONY: bench-tools bench-bot bench-bot-litellm bench-retrieval bench-chart bench-profile
 bench-tools: ## install wrk, the bot benchmark's load generator (Debian package)
 	benchmarks/install-tools.sh

@@ -14,7 +14,6 @@ operator's image, and the example ChatBot applied as a user would.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,35 +22,25 @@ import pytest
 
 from tests.e2e.cluster import (
     EXAMPLE_FILE,
-    HACK_DIR,
-    REPO_ROOT,
     RESTRICTED_LABELS,
     Cluster,
     failed_test,
     unique_name,
 )
 from tests.e2e.operator_process import Release
-from tests.e2e.realnode.node import RealNode, real_node_of
+from tests.e2e.realnode.node import (
+    EXAMPLE_REPO,
+    NodeImages,
+    RealNode,
+    example_corpus_files,
+    import_images,
+    real_node_of,
+)
 from tests.support.gitserver import GitServer, running_git_server
 
-EXAMPLE_REPO = "https://github.com/chatbot-operator/chatbot-operator.git"
 EXAMPLE_NAME = "docs-assistant"
 # Bounded waits for real pods: an image already on the node starts in seconds.
 POD_TIMEOUT = "180s"
-
-
-@dataclass(frozen=True)
-class NodeImages:
-    operator_repository: str
-    bot_repository: str
-    tag: str
-
-    @property
-    def helm_args(self) -> list[str]:
-        return [
-            "--set", f"image.repository={self.operator_repository}", "--set", f"image.tag={self.tag}",
-            "--set", f"botImage.repository={self.bot_repository}", "--set", f"botImage.tag={self.tag}",
-        ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,30 +62,13 @@ def real_node(cluster: Cluster) -> RealNode:
 
 @pytest.fixture(scope="session")
 def node_images(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> NodeImages:
-    archives_dir = tmp_path_factory.mktemp("images")
-    saved = subprocess.run(
-        [str(HACK_DIR / "images.sh"), "save", str(archives_dir)],
-        capture_output=True, text=True, timeout=1800, check=False,
-    )  # fmt: skip
-    assert saved.returncode == 0, f"hack/images.sh save failed:\n{saved.stderr[-4000:]}"
-    real_node.hack("node-import", *saved.stdout.split(), timeout=600)
-    # `docker save` names them chatbot-<target>:dev; containerd knows them as docker.io/library/...,
-    # which is what the kubelet asks for, given the short name.
-    return NodeImages(operator_repository="chatbot-operator", bot_repository="chatbot-bot", tag="dev")
+    return import_images(real_node, tmp_path_factory.mktemp("images"))
 
 
 @pytest.fixture(scope="session")
 def pod_git_server(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     with running_git_server(tmp_path_factory.mktemp("pod-git"), host=real_node.host_ip) as server:
         yield server
-
-
-def example_corpus_files() -> dict[str, str]:
-    """What the example ChatBot's corpus repository holds: this repository's docs and README."""
-    files = {"README.md": (REPO_ROOT / "README.md").read_text()}
-    for path in sorted((REPO_ROOT / "docs").rglob("*.md")):
-        files[str(path.relative_to(REPO_ROOT))] = path.read_text()
-    return files
 
 
 def restricted_node_namespace(cluster: Cluster, real_node: RealNode, prefix: str) -> str:

@@ -7,7 +7,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.cluster import HACK_DIR, Cluster
+from tests.e2e.cluster import HACK_DIR, REPO_ROOT, Cluster
+
+EXAMPLE_REPO = "https://github.com/chatbot-operator/chatbot-operator.git"
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,40 @@ def real_node_of(cluster: Cluster) -> RealNode | None:
         node_ip=state["NODE_IP"],
         pause_image=state["NODE_PAUSE_IMAGE"],
     )
+
+
+@dataclass(frozen=True)
+class NodeImages:
+    """Our images as the node's containerd knows them."""
+
+    operator_repository: str
+    bot_repository: str
+    tag: str
+
+    @property
+    def helm_args(self) -> list[str]:
+        return [
+            "--set", f"image.repository={self.operator_repository}", "--set", f"image.tag={self.tag}",
+            "--set", f"botImage.repository={self.bot_repository}", "--set", f"botImage.tag={self.tag}",
+        ]  # fmt: skip
+
+
+def import_images(node: RealNode, archives_dir: Path) -> NodeImages:
+    """`hack/images.sh save` (builds them unless cached), then `hack/cluster.sh node-import`."""
+    saved = subprocess.run(
+        [str(HACK_DIR / "images.sh"), "save", str(archives_dir)],
+        capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert saved.returncode == 0, f"hack/images.sh save failed:\n{saved.stderr[-4000:]}"
+    node.hack("node-import", *saved.stdout.split(), timeout=600)
+    # `docker save` names them chatbot-<target>:dev; containerd knows them as docker.io/library/...,
+    # which is what the kubelet asks for, given the short name.
+    return NodeImages(operator_repository="chatbot-operator", bot_repository="chatbot-bot", tag="dev")
+
+
+def example_corpus_files() -> dict[str, str]:
+    """What the example ChatBot's corpus repository holds: this repository's docs and README."""
+    files = {"README.md": (REPO_ROOT / "README.md").read_text()}
+    for path in sorted((REPO_ROOT / "docs").rglob("*.md")):
+        files[str(path.relative_to(REPO_ROOT))] = path.read_text()
+    return files

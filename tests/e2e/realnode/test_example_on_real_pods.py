@@ -24,8 +24,8 @@ import pytest
 
 from tests.e2e.cluster import Cluster, condition, wait_until
 from tests.e2e.operator_process import Release
-from tests.e2e.realnode.conftest import ExampleBot, example_corpus_files, pods_of
-from tests.e2e.realnode.node import RealNode
+from tests.e2e.realnode.conftest import ExampleBot, pods_of
+from tests.e2e.realnode.node import RealNode, example_corpus_files
 from tests.support.browser import CHROMIUM, chromium_page
 
 # The example's FAQ, asked in other words: the bot's FAQ matching answers it.
