@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_operator.corpus import CORPUS_VOLUME, CREDENTIALS_VOLUME
+from chatbot_server.contract import CORPUS_SOURCE_FILE
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ def run_init_container(
 
 
 def files_under(directory: Path) -> dict[str, str]:
-    """Relative path -> text of every file under `directory`."""
+    """Relative path -> text of every corpus file under `directory` (not the fetch's source record)."""
     return {
         path.relative_to(directory).as_posix(): path.read_text(errors="replace")
         for path in sorted(directory.rglob("*"))
-        if path.is_file() or path.is_symlink()
+        if (path.is_file() or path.is_symlink()) and path.relative_to(directory) != Path(CORPUS_SOURCE_FILE)
     }

@@ -1,5 +1,6 @@
 """The init container's fetch, run from the manifest the operator builds, against real git servers."""
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from chatbot_operator.corpus import (
     corpus_failure_from_pod,
     resolve_corpus_commit,
 )
+from chatbot_server.contract import CORPUS_SOURCE_FILE
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
@@ -128,6 +130,25 @@ def test_moved_branch_fetches_the_new_commit_into_a_clean_volume(
     run = run_init_container(_container(url, second), tmp_path)
     assert run.returncode == 0, run.stderr
     assert set(files_under(run.corpus_dir)) == {"README.md", "docs/moved.md", "docs/guides/setup.md"}
+    assert _source_record(run) == {"repo": url, "commit": second}
+
+
+def test_fetch_records_the_repository_and_commit_for_source_links_without_user_info(
+    git_server: GitServer, repo_name: str, tmp_path: Path
+) -> None:
+    commit = git_server.create_repo(repo_name, DOCS)
+    # A user name in an https URL is often a token: it must not reach the bot's links.
+    url = git_server.http_url(repo_name).replace("http://", f"http://{TOKEN}@")
+    run = run_init_container(_container(url, commit), tmp_path)
+    assert run.returncode == 0, run.stderr
+    record = _source_record(run)
+    redacted = git_server.http_url(repo_name).replace("http://", "http://***@")
+    assert record == {"repo": redacted, "commit": commit}
+    assert TOKEN not in json.dumps(record)
+
+
+def _source_record(run: InitContainerRun) -> Any:
+    return json.loads((run.corpus_dir / CORPUS_SOURCE_FILE).read_text())
 
 
 def test_only_the_blobs_of_the_configured_paths_are_downloaded(
