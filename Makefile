@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: help venv system-deps lint test test-unit test-integration test-e2e demo clean
+.PHONY: help venv system-deps web lint test test-unit test-integration test-e2e demo clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
@@ -24,6 +24,9 @@ venv: $(VENV)/.installed ## create .venv with every Python dependency
 
 system-deps: ## install the Debian packages the tests use (git, openssl, chromium)
 	hack/install-system-deps.sh
+
+web: ## rebuild the chat page's vendor.js (marked, DOMPurify) from web/package-lock.json; commit the result
+	cd web && npm ci --no-audit --no-fund --ignore-scripts && node build.mjs
 
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check .
