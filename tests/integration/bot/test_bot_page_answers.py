@@ -96,6 +96,10 @@ def _page_on_fake(start_bot: StartBot, fake: FakeLLM, page: Page) -> BotServer:
 def test_an_answer_in_markdown_is_formatted_with_safe_links_and_code_kept_as_written(
     start_bot: StartBot, page: Page
 ) -> None:
+    # A script error or a refusal of the page's own Content-Security-Policy shows in the console.
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     with FakeLLM(answer=MARKDOWN) as fake:
         _page_on_fake(start_bot, fake, page)
         reply = _answer(page, "How do I set up?")
@@ -113,6 +117,7 @@ def test_an_answer_in_markdown_is_formatted_with_safe_links_and_code_kept_as_wri
         expect(link).to_have_attribute("target", "_blank")
         expect(link).to_have_attribute("rel", "noopener noreferrer")
         assert "**" not in text.inner_text()
+    assert problems == []
 
 
 def test_an_answer_that_tries_to_run_code_is_rendered_inert(start_bot: StartBot, page: Page) -> None:
@@ -121,7 +126,13 @@ def test_an_answer_that_tries_to_run_code_is_rendered_inert(start_bot: StartBot,
     page.on("request", lambda request: requests.append(request.url))
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     with FakeLLM(answer=HOSTILE) as fake:
-        bot = _page_on_fake(start_bot, fake, page)
+        bot = start_bot(**fake.bot_settings())
+        response = page.goto(bot.url)
+        assert response is not None
+        # Behind the sanitiser, the browser itself runs only the bot's scripts and talks only to it.
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "connect-src 'self'" in policy
         reply = _answer(page, "Tell me something")
         text = reply.locator(".text")
         # Whatever survives is text and plain links; hover and click where handlers were.
