@@ -34,6 +34,7 @@ class PageRenderer:
                         "greeting": settings.greeting_text,
                         "authRequired": required,
                         "maxMessageChars": settings.max_message_chars,
+                        "maxMessages": settings.max_messages,
                     }
                 ).replace("</", "<\\/"),
             )

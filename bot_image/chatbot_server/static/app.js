@@ -334,7 +334,9 @@
       if (follow) scrollDown();
     };
     try {
-      const messages = turns.map(({ role, content }) => ({ role, content }));
+      // A long conversation is sent from its latest turns (the bot keeps what fits its context
+      // budget anyway), so it never outgrows the bot's limit on messages.
+      const messages = turns.slice(-config.maxMessages).map(({ role, content }) => ({ role, content }));
       const response = await fetch("/api/chat", {
         method: "POST",
         headers: jsonHeaders("application/x-ndjson"),

@@ -381,3 +381,17 @@ def test_dark_mode_follows_the_system_setting(start_bot: StartBot, browser: Brow
             page.goto(bot.url)
             backgrounds[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert backgrounds == {"light": "rgb(246, 247, 249)", "dark": "rgb(20, 23, 28)"}
+
+
+def test_a_long_conversation_is_sent_from_its_latest_turns_within_the_bots_limit(
+    start_bot: StartBot, page: Page
+) -> None:
+    with FakeLLM(answer="Noted.") as fake:
+        bot = start_bot({"max_messages": 3}, **fake.bot_settings())
+        page.goto(bot.url)
+        for n in range(3):
+            reply = _answer(page, f"Question {n}")
+            expect(reply.locator(".text")).to_have_text("Noted.")  # never "Too many messages"
+        sent = [m["content"] for m in fake.requests[-1]["messages"][1:]]
+        assert sent == ["Question 1", "Noted.", "Question 2"]
+        expect(page.locator(".message.user")).to_have_count(3)  # the page still shows it all
