@@ -35,9 +35,6 @@ API_KEYS_DIR: Final = "/etc/chatbot/api-keys"
 # The corpus, fetched by the init container into a volume shared with the bot.
 CORPUS_DIR_ENV: Final = "CHATBOT_CORPUS_DIR"
 CORPUS_DIR: Final = "/var/lib/chatbot/corpus"
-# Beside the corpus files, written by the init container: {"repo": spec.corpus.repo, "commit": sha}.
-# The bot links each answer's sources to the files at that commit. Hidden: never indexed.
-CORPUS_SOURCE_FILE: Final = ".chatbot-corpus-source.json"
 
 # Where the bot listens. The Service targets the named port.
 PORT_ENV: Final = "CHATBOT_PORT"

@@ -1,7 +1,7 @@
 """Links from an answer's sources to the files at the exact commit the bot serves.
 
 The corpus init container records where the corpus came from (`spec.corpus.repo` and the commit it
-fetched) in a hidden file beside the corpus (`contract.CORPUS_SOURCE_FILE`); the bot reads it once
+fetched) in a hidden file beside the corpus (`CORPUS_SOURCE_FILE`); the bot reads it once
 at start-up. `file_url` turns that and a source's path into a browsable URL for the hosts whose URL
 forms are known (GitHub, GitLab, Bitbucket, Azure DevOps); any other host gets no link, and the page
 shows the path as plain text. User names, tokens and passwords in the repository URL never reach a
@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from chatbot_server import contract
-
 log = logging.getLogger(__name__)
+
+# Beside the corpus files, written by the init container (chatbot_server.corpus_fetch):
+# {"repo": spec.corpus.repo, "commit": the commit fetched}. Hidden: never indexed.
+CORPUS_SOURCE_FILE: Final = ".chatbot-corpus-source.json"
 
 _COMMIT: Final = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 # user@host:path, git's scp-like form (no scheme).
@@ -121,7 +123,7 @@ class CorpusSource:
 
 def read_corpus_source(corpus_dir: Path) -> CorpusSource | None:
     """What the init container recorded beside the corpus; None for a corpus from elsewhere."""
-    path = corpus_dir / contract.CORPUS_SOURCE_FILE
+    path = corpus_dir / CORPUS_SOURCE_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

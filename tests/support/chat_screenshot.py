@@ -13,7 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from chatbot_server.contract import CORPUS_SOURCE_FILE
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 from tests.support.bot_server import BotServer
 from tests.support.browser import DESKTOP, PHONE, browser_context, chromium
 from tests.support.fake_llm import FakeLLM

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tests.support.bot_server import BotServer
 
-from chatbot_server.contract import CORPUS_SOURCE_FILE
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 
 StartBot = Callable[..., BotServer]
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"

@@ -14,7 +14,7 @@ from tests.support.bot_server import BotServer
 from tests.support.browser import DESKTOP, browser_context, chromium, chromium_installed
 from tests.support.fake_llm import FakeLLM
 
-from chatbot_server.contract import CORPUS_SOURCE_FILE
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 
 from .conftest import FAQ
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from chatbot_operator.corpus import CORPUS_VOLUME, CREDENTIALS_VOLUME
-from chatbot_server.contract import CORPUS_SOURCE_FILE
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,9 @@ def run_init_container(
 
 
 def files_under(directory: Path) -> dict[str, str]:
-    """Relative path -> text of every corpus file under `directory` (not the fetch's source record)."""
+    """Relative path -> text of every file under `directory`."""
     return {
         path.relative_to(directory).as_posix(): path.read_text(errors="replace")
         for path in sorted(directory.rglob("*"))
-        if (path.is_file() or path.is_symlink()) and path.relative_to(directory) != Path(CORPUS_SOURCE_FILE)
+        if path.is_file() or path.is_symlink()
     }

@@ -22,7 +22,7 @@ from chatbot_operator.corpus import (
     corpus_failure_from_pod,
     resolve_corpus_commit,
 )
-from chatbot_server.contract import CORPUS_SOURCE_FILE
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
@@ -86,7 +86,7 @@ def test_fetch_writes_only_the_configured_paths_of_the_commit(
     commit = resolve_corpus_commit(url, "main", None)
     run = run_init_container(_container(url, commit), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert files_under(run.corpus_dir) == {
+    assert _corpus_files(run) == {
         "README.md": "# Readme\n",
         "docs/intro.md": "# Intro\nWelcome.\n",
         "docs/guides/setup.md": "# Setup\nRun it.\n",
@@ -101,7 +101,7 @@ def test_empty_paths_fetch_the_whole_tree_without_git_metadata(
     commit = git_server.create_repo(repo_name, DOCS)
     run = run_init_container(_container(git_server.git_url(repo_name), commit, paths=[]), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert set(files_under(run.corpus_dir)) == set(DOCS)
+    assert set(_corpus_files(run)) == set(DOCS)
     assert not (run.corpus_dir / ".git").exists()
 
 
@@ -112,8 +112,8 @@ def test_fetch_takes_the_pinned_commit_not_the_branch_tip(
     git_server.commit(repo_name, {"docs/intro.md": "# Intro v2\n", "docs/new.md": "new\n"})
     run = run_init_container(_container(git_server.git_url(repo_name), first), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert files_under(run.corpus_dir)["docs/intro.md"] == "# Intro\nWelcome.\n"
-    assert "docs/new.md" not in files_under(run.corpus_dir)
+    assert _corpus_files(run)["docs/intro.md"] == "# Intro\nWelcome.\n"
+    assert "docs/new.md" not in _corpus_files(run)
 
 
 def test_moved_branch_fetches_the_new_commit_into_a_clean_volume(
@@ -129,7 +129,7 @@ def test_moved_branch_fetches_the_new_commit_into_a_clean_volume(
     # The same volume, as when the init container runs again in a restarted pod.
     run = run_init_container(_container(url, second), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert set(files_under(run.corpus_dir)) == {"README.md", "docs/moved.md", "docs/guides/setup.md"}
+    assert set(_corpus_files(run)) == {"README.md", "docs/moved.md", "docs/guides/setup.md"}
     assert _source_record(run) == {"repo": url, "commit": second}
 
 
@@ -147,6 +147,13 @@ def test_fetch_records_the_repository_and_commit_for_source_links_without_user_i
     assert TOKEN not in json.dumps(record)
 
 
+def _corpus_files(run: InitContainerRun) -> dict[str, str]:
+    """The fetched files, less the record of where they came from (checked by its own tests)."""
+    files = files_under(run.corpus_dir)
+    files.pop(CORPUS_SOURCE_FILE, None)
+    return files
+
+
 def _source_record(run: InitContainerRun) -> Any:
     return json.loads((run.corpus_dir / CORPUS_SOURCE_FILE).read_text())
 
@@ -161,7 +168,7 @@ def test_only_the_blobs_of_the_configured_paths_are_downloaded(
     # 3 MiB of incompressible assets outside the paths would not fit in a 2 MiB download limit.
     run = run_init_container(_container(url, commit, max_size_bytes=2 * MIB), tmp_path / "filtered")
     assert run.returncode == 0, run.stderr
-    assert "assets/blob-0.bin" not in files_under(run.corpus_dir)
+    assert "assets/blob-0.bin" not in _corpus_files(run)
     # The whole tree, assets included, does not fit: the limit above held because they stayed remote.
     run = run_init_container(_container(url, commit, paths=[], max_size_bytes=2 * MIB), tmp_path / "whole")
     assert "the download" in _assert_failed_with(run, CORPUS_TOO_LARGE).message
@@ -180,7 +187,7 @@ def test_private_repository_is_fetched_with_its_token_and_leaves_no_credentials(
         secret_data={"username": "docs-bot", "token": TOKEN},
     )
     assert run.returncode == 0, run.stderr
-    assert "docs/intro.md" in files_under(run.corpus_dir)
+    assert "docs/intro.md" in _corpus_files(run)
     assert TOKEN not in run.stdout + run.stderr
     for name, volume in run.volumes.items():
         if name == "corpus-credentials":
@@ -262,4 +269,4 @@ def test_symbolic_links_are_dropped_so_the_bot_reads_only_corpus_files(
     )
     run = run_init_container(_container(git_server.git_url(repo_name), commit), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert set(files_under(run.corpus_dir)) == {"README.md", "docs/intro.md", "docs/guides/setup.md"}
+    assert set(_corpus_files(run)) == {"README.md", "docs/intro.md", "docs/guides/setup.md"}

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot_server.contract import CORPUS_SOURCE_FILE
-from chatbot_server.source_links import CorpusSource, file_url, read_corpus_source
+from chatbot_server.source_links import CORPUS_SOURCE_FILE, CorpusSource, file_url, read_corpus_source
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 PATH = "docs/guides/setup.md"
