@@ -20,13 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+web: ## rebuild the chat page's vendor.js (marked, DOMPurify) from web/package-lock.json; commit the result
+	cd web && npm ci --no-audit --no-fund --ignore-scripts && node build.mjs
+
 venv: $(VENV)/.installed ## create .venv with every Python dependency
 
 system-deps: ## install the Debian packages the tests use (git, openssl, chromium)
 	hack/install-system-deps.sh
-
-web: ## rebuild the chat page's vendor.js (marked, DOMPurify) from web/package-lock.json; commit the result
-	cd web && npm ci --no-audit --no-fund --ignore-scripts && node build.mjs
 
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check .
