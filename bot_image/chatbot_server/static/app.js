@@ -1,11 +1,11 @@
-// The chat page. The conversation lives in the browser (localStorage) and is sent whole each turn;
-// answers are Markdown, rendered with marked and sanitised with DOMPurify (static/vendor.js, built
-// from web/ at the versions its lockfile pins: docs/bot-server.md).
+// The chat page. The conversation lives in the browser (localStorage) and is sent with each
+// question; answers stream in as Markdown (markdown.js) and take a rating (feedback.js).
 "use strict";
 
 (() => {
   const config = JSON.parse(document.getElementById("bot-config").textContent);
-  const { Marked, DOMPurify } = window.ChatVendor;
+  const { renderMarkdown, morph, handleCopyButtons } = window.ChatMarkdown;
+  const { showFeedback } = window.ChatFeedback;
   const log = document.getElementById("log");
   const form = document.getElementById("ask");
   const question = document.getElementById("question");
@@ -15,94 +15,6 @@
   const keyInput = document.getElementById("api-key");
   const KEY_STORAGE = "chatbot-api-key"; // sessionStorage: a key lasts as long as the tab
   const HISTORY_STORAGE = "chatbot-conversation"; // localStorage: a conversation survives a reload
-  const COMMENT_MAX = 2000;
-
-  // --- Markdown, sanitised ------------------------------------------------------------------------
-
-  const escapeHtml = (text) =>
-    String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-
-  const markdown = new Marked({ gfm: true });
-  markdown.use({
-    renderer: {
-      // An image in an answer is shown as a link: the browser would otherwise fetch any address an
-      // answer names (a way for a prompt-injected answer to send data away), and the page loads
-      // nothing but the bot's own files.
-      image({ href, text }) {
-        return `<a href="${escapeHtml(href)}">${escapeHtml(text || href)}</a>`;
-      },
-    },
-  });
-
-  const SANITIZE = {
-    USE_PROFILES: { html: true },
-    FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "picture", "video", "audio", "iframe", "svg", "math"],
-    FORBID_ATTR: ["style", "id", "class"],
-    ALLOW_DATA_ATTR: false,
-    RETURN_DOM_FRAGMENT: true,
-  };
-  // Links open in a new tab, without access to this page (noopener) or its address (noreferrer).
-  // DOMPurify has already removed script, event handlers and javascript: URLs.
-  DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-    if (node.tagName === "A" && node.hasAttribute("href")) {
-      node.setAttribute("target", "_blank");
-      node.setAttribute("rel", "noopener noreferrer");
-    }
-  });
-
-  function renderMarkdown(text) {
-    const fragment = DOMPurify.sanitize(markdown.parse(text), SANITIZE);
-    for (const pre of fragment.querySelectorAll("pre")) {
-      const block = document.createElement("div");
-      block.className = "code-block";
-      pre.replaceWith(block);
-      const copy = document.createElement("button");
-      copy.type = "button";
-      copy.className = "copy";
-      copy.textContent = "Copy";
-      copy.setAttribute("aria-label", "Copy code");
-      block.append(pre, copy);
-    }
-    return fragment;
-  }
-
-  // Replaces only what changed: while an answer streams, the blocks already written stay the same
-  // nodes (no flicker, a selection or a link under the pointer survives), and only the last grows.
-  function morph(target, fragment) {
-    const next = [...fragment.childNodes];
-    const current = [...target.childNodes];
-    let same = 0;
-    while (same < next.length && same < current.length && current[same].isEqualNode(next[same])) same++;
-    for (const node of current.slice(same)) node.remove();
-    target.append(...next.slice(same));
-  }
-
-  async function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
-    // Plain http (a bot behind a cluster-internal name): no Clipboard API, the older command works.
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.className = "offscreen";
-    document.body.append(area);
-    area.select();
-    const copied = document.execCommand("copy");
-    area.remove();
-    if (!copied) throw new Error("copy refused");
-  }
-
-  log.addEventListener("click", async (event) => {
-    const button = event.target.closest("button.copy");
-    if (!button) return;
-    const code = button.parentElement.querySelector("pre").innerText.replace(/\n$/, "");
-    try {
-      await copyText(code);
-      button.textContent = "Copied";
-    } catch {
-      button.textContent = "Copy failed";
-    }
-    setTimeout(() => { button.textContent = "Copy"; }, 2000);
-  });
 
   // --- The conversation, kept in the browser -------------------------------------------------------
 
@@ -177,94 +89,6 @@
     div.append(notice);
   }
 
-  // --- Feedback -------------------------------------------------------------------------------------
-
-  const THUMB =
-    '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false"><path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" d="M7 10v11H4a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1h3zm0 0 4-8a3 3 0 0 1 3 3v4h5.6a2 2 0 0 1 2 2.3l-1.4 8.4a2 2 0 0 1-2 1.3H7"/></svg>';
-
-  function showFeedback(div, turn, questionText) {
-    const box = document.createElement("div");
-    box.className = "feedback";
-    const buttons = document.createElement("div");
-    buttons.className = "rate";
-    buttons.setAttribute("role", "group");
-    buttons.setAttribute("aria-label", "Rate this answer");
-    const up = rateButton("up", "Good answer");
-    const down = rateButton("down", "Bad answer");
-    buttons.append(up, down);
-
-    const commentForm = document.createElement("form");
-    commentForm.className = "comment";
-    commentForm.hidden = true;
-    const id = `comment-${Math.random().toString(36).slice(2)}`;
-    commentForm.innerHTML =
-      `<label for="${id}">What was good or wrong? (optional)</label>` +
-      `<textarea id="${id}" rows="2" maxlength="${COMMENT_MAX}"></textarea>` +
-      '<button type="submit">Send feedback</button>';
-    const comment = commentForm.querySelector("textarea");
-    const status = document.createElement("span");
-    status.className = "feedback-status";
-    status.setAttribute("role", "status");
-    box.append(buttons, commentForm, status);
-    div.append(box);
-
-    let rating = null;
-    function choose(value) {
-      rating = value;
-      up.setAttribute("aria-pressed", String(value === "up"));
-      down.setAttribute("aria-pressed", String(value === "down"));
-      commentForm.hidden = false;
-      comment.focus();
-    }
-    function done(fresh) {
-      up.disabled = down.disabled = true;
-      up.setAttribute("aria-pressed", String(turn.rating === "up"));
-      down.setAttribute("aria-pressed", String(turn.rating === "down"));
-      commentForm.hidden = true;
-      if (fresh) status.textContent = "Thanks for your feedback.";
-    }
-    if (turn.rating) { done(false); return; }
-    up.addEventListener("click", () => choose("up"));
-    down.addEventListener("click", () => choose("down"));
-    commentForm.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const submit = commentForm.querySelector("button");
-      submit.disabled = true;
-      status.textContent = "Sending…";
-      const body = {
-        rating,
-        comment: comment.value.trim(),
-        question: questionText,
-        answer: turn.content,
-        mode: turn.mode,
-        sources: (turn.sources || []).map((source) => source.path),
-      };
-      try {
-        const response = await fetch("/api/feedback", { method: "POST", headers: jsonHeaders(), body: JSON.stringify(body) });
-        if (!response.ok) throw new Error(await errorMessage(response));
-        turn.rating = rating;
-        turn.comment = body.comment;
-        save();
-        done(true);
-      } catch (error) {
-        status.textContent = `Your feedback was not sent: ${error.message}`;
-      } finally {
-        submit.disabled = false;
-      }
-    });
-  }
-
-  function rateButton(value, label) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = `rate-${value}`;
-    button.setAttribute("aria-pressed", "false");
-    button.setAttribute("aria-label", label);
-    button.title = label;
-    button.innerHTML = THUMB;
-    return button;
-  }
-
   // --- Talking to the bot ---------------------------------------------------------------------------
 
   function jsonHeaders(accept = "application/json") {
@@ -300,7 +124,7 @@
   function showAnswer(div, turn, questionText) {
     if (turn.sources) showSources(div, turn.sources);
     // A stopped answer has no mode to report with a rating.
-    if (turn.mode) showFeedback(div, turn, questionText);
+    if (turn.mode) showFeedback(div, turn, questionText, { jsonHeaders, errorMessage, save });
   }
 
   let streaming = null; // the AbortController of the answer being streamed
@@ -437,6 +261,7 @@
 
   // --- Start: the greeting, then the kept conversation ------------------------------------------------
 
+  handleCopyButtons(log);
   const greeting = document.querySelector("#greeting .text");
   greeting.replaceChildren(renderMarkdown(config.greeting));
   if (config.authRequired && !sessionStorage.getItem(KEY_STORAGE)) showKeyForm();
