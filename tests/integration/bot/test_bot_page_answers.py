@@ -215,18 +215,22 @@ def test_stop_ends_a_streaming_answer_keeps_what_came_and_closes_the_upstream_ca
 def test_an_answer_streams_into_the_same_nodes_instead_of_being_redrawn(
     start_bot: StartBot, page: Page
 ) -> None:
-    answer = "First paragraph stays put.\n\n" + " ".join(f"more{n}" for n in range(60))
-    with FakeLLM(answer=answer, chunk_delay=0.03) as fake:
+    answer = "First paragraph stays put.\n\n" + " ".join(f"more{n}" for n in range(80))
+    with FakeLLM(answer=answer, chunk_delay=0.05) as fake:
         _page_on_fake(start_bot, fake, page)
         _ask(page, "Stream please")
         reply = page.locator(".message.bot").last
         expect(reply.locator(".text p").nth(1)).to_contain_text("more1")
-        # A mark on the node itself (an attribute would make it differ from the next render).
-        reply.locator(".text p").first.evaluate("(p) => { p.seenMidStream = true; }")
-        expect(reply).to_have_attribute("data-complete", "true")
+        # A mark on the node itself (an attribute would make it differ from the next render),
+        # set while the answer is still being written.
+        still_streaming = reply.locator(".text p").first.evaluate(
+            "(p) => { p.seenMidStream = true; return !p.closest('.message').dataset.complete; }"
+        )
+        assert still_streaming
+        expect(reply).to_have_attribute("data-complete", "true", timeout=15_000)
+        expect(reply.locator(".text p").nth(1)).to_contain_text("more79")
         # The first paragraph was never replaced while the rest was written.
         assert reply.locator(".text p").first.evaluate("(p) => p.seenMidStream === true")
-        expect(reply.locator(".text p").nth(1)).to_contain_text("more59")
 
 
 def test_feedback_is_sent_with_the_answer_it_rates(
