@@ -399,3 +399,15 @@ def test_a_long_conversation_is_sent_from_its_latest_turns_within_the_bots_limit
         sent = [m["content"] for m in fake.requests[-1]["messages"][1:]]
         assert sent == ["Question 1", "Noted.", "Question 2"]
         expect(page.locator(".message.user")).to_have_count(3)  # the page still shows it all
+
+
+def test_escape_in_the_question_box_stops_an_answer(start_bot: StartBot, page: Page) -> None:
+    with FakeLLM(answer=" ".join(f"word{n}" for n in range(200)), chunk_delay=0.05) as fake:
+        _page_on_fake(start_bot, fake, page)
+        _ask(page, "Talk for a long time")
+        reply = page.locator(".message.bot").last
+        expect(reply.locator(".text")).to_contain_text("word2")
+        expect(page.get_by_label("Your question")).to_be_focused()  # typing the next question
+        page.keyboard.press("Escape")
+        expect(reply.locator(".notice")).to_have_text("Stopped.")
+        expect(page.get_by_role("button", name="Send")).to_be_visible()
