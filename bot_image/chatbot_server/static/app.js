@@ -133,10 +133,13 @@
   function setStreaming(controller) {
     streaming = controller;
     const busy = controller !== null;
+    // Send and Stop take turns in one place: the focus moves with them instead of being lost.
+    const focused = document.activeElement;
     log.setAttribute("aria-busy", String(busy));
     send.hidden = busy;
     stop.hidden = !busy;
-    if (!busy && document.activeElement === stop) question.focus();
+    if (busy && focused === send) stop.focus();
+    if (!busy && focused === stop) question.focus();
   }
 
   async function ask(text) {

@@ -193,6 +193,8 @@ def test_stop_ends_a_streaming_answer_keeps_what_came_and_closes_the_upstream_ca
         expect(reply).to_have_attribute("data-complete", "true")
         expect(reply.locator(".notice")).to_have_text("Stopped.")
         expect(page.get_by_role("button", name="Send")).to_be_visible()
+        # The Stop button is gone: the focus goes to the question box, not to nowhere.
+        expect(page.get_by_label("Your question")).to_be_focused()
         expect(page.locator("#log")).to_have_attribute("aria-busy", "false")
         kept = reply.locator(".text").inner_text()
         assert kept.startswith("word0 word1")
@@ -401,13 +403,24 @@ def test_a_long_conversation_is_sent_from_its_latest_turns_within_the_bots_limit
         expect(page.locator(".message.user")).to_have_count(3)  # the page still shows it all
 
 
-def test_escape_in_the_question_box_stops_an_answer(start_bot: StartBot, page: Page) -> None:
+def test_an_answer_can_be_stopped_from_the_keyboard(start_bot: StartBot, page: Page) -> None:
     with FakeLLM(answer=" ".join(f"word{n}" for n in range(200)), chunk_delay=0.05) as fake:
         _page_on_fake(start_bot, fake, page)
-        _ask(page, "Talk for a long time")
+        # Send by its button: the focus moves to Stop, which takes its place, and Enter stops.
+        page.get_by_label("Your question").fill("Talk for a long time")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("button", name="Send")).to_be_focused()
+        page.keyboard.press("Enter")
         reply = page.locator(".message.bot").last
         expect(reply.locator(".text")).to_contain_text("word2")
-        expect(page.get_by_label("Your question")).to_be_focused()  # typing the next question
+        expect(page.get_by_role("button", name="Stop")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(reply.locator(".notice")).to_have_text("Stopped.")
+        expect(page.get_by_label("Your question")).to_be_focused()
+        # Escape in the question box stops too, while the next question is being typed.
+        _ask(page, "Once more")
+        reply = page.locator(".message.bot").last
+        expect(reply.locator(".text")).to_contain_text("word2")
         page.keyboard.press("Escape")
         expect(reply.locator(".notice")).to_have_text("Stopped.")
         expect(page.get_by_role("button", name="Send")).to_be_visible()
