@@ -53,6 +53,7 @@
     heading.className = "sources-heading";
     heading.textContent = "Sources";
     const list = document.createElement("ol");
+    list.setAttribute("aria-label", "Sources");
     const seen = new Set();
     for (const source of sources) {
       const key = `${source.path}\n${source.title}`;
@@ -282,5 +283,4 @@
     }
   }
   log.setAttribute("aria-busy", "false");
-  document.documentElement.dataset.ready = "true";
 })();

@@ -314,7 +314,7 @@ def test_sources_show_their_heading_and_path_and_link_only_to_https(
     bot = start_bot(corpus_dir=corpus)  # a corpus from a folder: no links, plain text
     page.goto(bot.url)
     _ask(page, "How do I configure my token?")
-    sources = _last_answer(page).locator(".sources li")
+    sources = _last_answer(page).get_by_role("list", name="Sources").get_by_role("listitem")
     expect(sources.first).to_contain_text("Configuration")
     expect(sources.first).to_contain_text("guides/install.md")
     expect(sources.first.locator("a")).to_have_count(0)
