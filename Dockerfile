@@ -32,7 +32,7 @@ RUN groupadd --system --gid 10001 chatbot \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin chatbot \
  && printf 'path-exclude %s\n' \
-      '/usr/share/perl/*' '/usr/lib/x86_64-linux-gnu/perl/*' '/usr/lib/x86_64-linux-gnu/libperl.so*' \
+      '/usr/share/perl/*' '/usr/lib/*-linux-gnu/perl/*' '/usr/lib/*-linux-gnu/libperl.so*' \
       '/usr/share/perl5/*' '/usr/share/gitweb/*' '/usr/lib/git-core/git-daemon' \
       '/usr/lib/git-core/git-http-backend' '/usr/lib/git-core/git-http-push' \
       '/usr/lib/git-core/git-imap-send' '/usr/lib/git-core/git-shell' '/usr/lib/git-core/scalar' \
