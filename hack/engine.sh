@@ -106,11 +106,22 @@ with_start_lock() { # cmd...
   flock -u 8
 }
 
+# Last user out stops the engine, unless `up` asked for it to stay. Runs on exit, so an interrupted
+# command (Ctrl-C, a CI timeout's SIGTERM) leaves nothing running either.
+stop_if_last_user() {
+  if [[ ! -e "${ENGINE_DIR}/keep-running" ]] && flock -x -n 9; then
+    with_start_lock stop_engine
+  fi
+}
+
 cmd_exec() {
   (($#)) || die "usage: hack/engine.sh exec CMD..."
   mkdir -p "${ENGINE_DIR}"
   exec 9>"${ENGINE_DIR}/users.lock"
   flock -s 9
+  trap stop_if_last_user EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   with_start_lock start_engine
   local status=0
   (
@@ -118,10 +129,6 @@ cmd_exec() {
     exec 9>&- 8>&-
     "$@"
   ) || status=$?
-  # Last user out stops the engine, unless `up` asked for it to stay.
-  if [[ ! -e "${ENGINE_DIR}/keep-running" ]] && flock -x -n 9; then
-    with_start_lock stop_engine
-  fi
   exit "${status}"
 }
 
