@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from chatbot_operator.corpus import build_corpus_init_container, build_corpus_volumes
+from chatbot_operator.builders import build_corpus_init_container, build_corpus_volumes
 from chatbot_server import contract
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

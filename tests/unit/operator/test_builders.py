@@ -9,7 +9,9 @@ import yaml
 
 from chatbot_operator import builders, naming
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
-from chatbot_operator.builders import Owner, SecretKeyRef
+from chatbot_operator.builders import Owner
+from chatbot_operator.spec_fields import SecretKeyRef
+from chatbot_operator.status import service_endpoint
 from chatbot_server import contract
 
 OWNER = Owner(name="docs-assistant", namespace="docs", uid="0b7e-uid")
@@ -197,7 +199,8 @@ def test_service_targets_the_named_bot_port() -> None:
     ]
     assert service["spec"]["selector"] == naming.selector_labels("docs-assistant")
     assert (
-        builders.service_endpoint(OWNER, {"service": {"port": 8000}}) == "http://docs-assistant.docs.svc:8000"
+        service_endpoint(OWNER.namespace, OWNER.name, {"service": {"port": 8000}})
+        == "http://docs-assistant.docs.svc:8000"
     )
 
 
