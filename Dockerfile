@@ -34,7 +34,7 @@ RUN groupadd --system --gid 10001 chatbot \
 FROM base AS bot-build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
-COPY operator/ operator/
+COPY contract/ contract/
 COPY bot_image/ bot_image/
 RUN pip wheel --wheel-dir /wheels '.[bot]'
 
@@ -68,10 +68,9 @@ ENTRYPOINT ["python", "-m", "chatbot_server"]
 FROM base AS operator-build
 WORKDIR /src
 COPY pyproject.toml README.md ./
-# The wheel holds both packages: the operator imports chatbot_server's standard-library-only modules
-# (contract, corpus_git, corpus_errors), never the bot's dependencies.
+# None of the bot's code: the operator shares only chatbot_contract with the bot (make lint checks it).
+COPY contract/ contract/
 COPY operator/ operator/
-COPY bot_image/ bot_image/
 RUN pip wheel --wheel-dir /wheels '.[operator]'
 
 # operator: the runtime image.

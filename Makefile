@@ -25,10 +25,11 @@ venv: $(VENV)/.installed ## create .venv with every Python dependency
 system-deps: ## install the Debian packages the tests use (git, openssl, chromium)
 	hack/install-system-deps.sh
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and the import rules between packages (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test-unit: venv ## tier 1: pure functions
 	$(PYTEST) tests/unit
@@ -42,7 +43,7 @@ test-e2e: venv system-deps tools ## tier 3: the real control plane with helm and
 test: lint test-unit test-integration test-e2e ## everything CI runs
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
 # --- cluster (hack/) ---
 .PHONY: tools cluster cluster-down

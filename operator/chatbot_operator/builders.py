@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import chatbot_contract as contract
 from chatbot_operator import corpus, naming, spec_fields
 from chatbot_operator.api import API_VERSION, KIND
 from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
 from chatbot_operator.network_policy import BotNetworkPolicy, EgressRule
 from chatbot_operator.spec_fields import SecretKeyRef
-from chatbot_server import contract
 
 CORPUS_VOLUME = "corpus"
 CONFIG_VOLUME = "config"

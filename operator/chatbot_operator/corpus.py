@@ -3,7 +3,7 @@ failed fetch back from a pod (the init container that fetches it is built in `bu
 
 Pure functions except `resolve_corpus_commit`, which runs `git ls-remote`. The git plumbing
 (credentials, timeouts, failure reasons) is shared with the init container's fetch command in
-`chatbot_server.corpus_git` and `chatbot_server.corpus_errors`; `CorpusError` and `GitCredentials`
+`chatbot_contract.corpus_git` and `chatbot_contract.corpus_errors`; `CorpusError` and `GitCredentials`
 are re-exported from there so
 both sides name a failure the same way.
 """
@@ -15,9 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from chatbot_operator import spec_fields
-from chatbot_operator.durations import parse_duration
-from chatbot_server.corpus_errors import (
+from chatbot_contract.corpus_errors import (
     AUTHENTICATION_FAILED,
     CORPUS_TOO_LARGE,
     GIT_FAILED,
@@ -32,13 +30,15 @@ from chatbot_server.corpus_errors import (
     classify_git_failure,
     failure,
 )
-from chatbot_server.corpus_git import (
+from chatbot_contract.corpus_git import (
     GitCredentials,
     GitTimeout,
     git_environment,
     run_git,
     validate_repo_url,
 )
+from chatbot_operator import spec_fields
+from chatbot_operator.durations import parse_duration
 
 __all__ = [
     "AUTHENTICATION_FAILED",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tests.support.secret_volume import write_secret_volume
 
-from chatbot_server import contract
+import chatbot_contract as contract
 from chatbot_server.llm_key import KeyFileError, read_key_file, watch_key_file
 from chatbot_server.settings import SettingsError, load_settings
 

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 import yaml
 
+import chatbot_contract as contract
 from chatbot_operator import builders, naming
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
 from chatbot_operator.builders import Owner
 from chatbot_operator.spec_fields import SecretKeyRef
 from chatbot_operator.status import service_endpoint
-from chatbot_server import contract
 
 OWNER = Owner(name="docs-assistant", namespace="docs", uid="0b7e-uid")
 COMMIT = "1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d"

@@ -5,6 +5,7 @@ import json
 import pytest
 from tests.support.memory_kube import MemoryKube
 
+import chatbot_contract as contract
 from chatbot_operator import builders, naming
 from chatbot_operator.builders import Owner
 from chatbot_operator.config import OperatorSettings, SettingsError
@@ -17,7 +18,6 @@ from chatbot_operator.network_policy import (
     parse_bot_network_policy,
 )
 from chatbot_operator.reconcile import Reconciler
-from chatbot_server import contract
 
 OWNER = Owner(name="docs-assistant", namespace="docs", uid="0b7e-uid")
 CHART_VALUE = {
