@@ -25,11 +25,14 @@ venv: $(VENV)/.installed ## create .venv with every Python dependency
 system-deps: ## install the Debian packages the tests use (git, openssl, chromium)
 	hack/install-system-deps.sh
 
-lint: venv ## ruff, mypy and the import rules between packages (import-linter)
+lint: venv ## ruff, mypy, the import rules between packages (import-linter), module sizes
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	@# A module of the operator or the contract past 400 lines is probably two (docs/architecture.md).
+	@find operator contract -name '*.py' -exec wc -l {} + \
+		| awk '$$2 != "total" && $$1 > 400 {print $$2 " has " $$1 " lines, over 400: split it"; bad = 1} END {exit bad}'
 
 test-unit: venv ## tier 1: pure functions
 	$(PYTEST) tests/unit
