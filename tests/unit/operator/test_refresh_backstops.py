@@ -175,3 +175,40 @@ def test_a_chatbot_waiting_for_its_secret_is_due_until_the_secret_exists(
     chatbots.reconcile_latest(OWNER.namespace, OWNER.name)
     assert "Deployment" in kube.applied
     assert not chatbots.refresh_is_due(chatbot)
+
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CORPUS_STATUS = {"repo": "https://git.example/docs.git", "ref": "main", "commit": "c" * 40}
+
+
+@pytest.mark.parametrize(
+    ("spec", "status"),
+    [
+        ({"corpus": {"repo": "https://git.example/docs.git"}}, {}),  # never resolved
+        (
+            {"corpus": {"repo": "https://git.example/docs.git"}},
+            {"corpus": {**CORPUS_STATUS}},
+        ),  # unreadable time
+        (
+            {"corpus": {"repo": "https://git.example/other.git"}},
+            {"corpus": {**CORPUS_STATUS}},
+        ),  # repo changed
+        ({"systemPromptFrom": {"configMapKeyRef": {"name": "prompts", "key": "docs"}}}, {}),
+        ({"appConfiguration": {"endpoint": "https://store.azconfig.io", "selectors": []}}, {}),
+    ],
+)
+def test_the_snapshot_the_handlers_keep_is_due_exactly_when_the_chatbot_is(
+    spec: dict[str, Any], status: dict[str, Any]
+) -> None:
+    from chatbot_operator.refresh import RefreshQueue, snapshot
+
+    body = {
+        "metadata": {**CHATBOT["metadata"], "managedFields": [{"manager": "kubectl"}]},
+        "spec": {**CHATBOT["spec"], **spec, "faq": [{"question": "q", "answer": "a"}]},
+        "status": {**status, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    queue = RefreshQueue(refresh_check_seconds=30)
+    assert queue.is_due(body, NOW, app_configuration_read_at=None)
+    assert queue.is_due(snapshot(body), NOW, app_configuration_read_at=None)
+    settled = {**body, "spec": CHATBOT["spec"]}
+    assert not queue.is_due(snapshot(settled), NOW, app_configuration_read_at=None)
