@@ -49,6 +49,8 @@ class SettingsInputs:
 
 @dataclass(frozen=True)
 class Observations:
+    """Everything a reconcile plans from, besides the spec."""
+
     config: ConfigObservation
     corpus: CorpusObservation
     # None when the settings cannot be resolved (config.condition says why).
@@ -86,12 +88,13 @@ class Observer:
     def observe(
         self, owner: Owner, spec: Mapping[str, Any], status: Mapping[str, Any], now: datetime
     ) -> Observations:
+        """What the ChatBot's inputs are now; `status` is its last status (the corpus commit served)."""
         config, inputs = self._observe_settings(owner, spec, now)
         corpus_obs = self._observe_corpus(owner, spec, status.get("corpus") or {}, now)
         return Observations(config, corpus_obs, inputs)
 
     def app_configuration_resolved_at(self, namespace: str, name: str) -> datetime | None:
-        """When App Configuration was last read for this ChatBot (None: never, or it failed)."""
+        """When App Configuration was last read with success for this ChatBot (None: never)."""
         with self._lock:
             memo = self._appconfig.get((namespace, name))
         return None if memo is None else memo.resolved_at
