@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -45,3 +45,10 @@ def browser_context(browser: Browser, **options: Any) -> Iterator[BrowserContext
         yield context
     finally:
         context.close()
+
+
+@contextmanager
+def chromium_page(**options: Any) -> Iterator[Page]:
+    """One page in its own browser, phone-sized unless `options` say otherwise."""
+    with chromium() as browser, browser_context(browser, **options) as context:
+        yield context.new_page()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright import sync_api as playwright_sync
 from tests.support.bot_server import BotServer
-from tests.support.browser import browser_context, chromium, chromium_installed
+from tests.support.browser import chromium_installed, chromium_page
 from tests.support.fake_llm import FakeLLM
 
 StartBot = Callable[..., BotServer]
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.skipif(not chromium_installed(), reason="Debian's chrom
 
 @pytest.fixture
 def page() -> Iterator[playwright_sync.Page]:
-    with chromium() as browser, browser_context(browser) as context:
-        yield context.new_page()
+    with chromium_page() as page:
+        yield page
 
 
 def test_the_page_greets_and_streams_an_llm_answer_with_its_sources(
