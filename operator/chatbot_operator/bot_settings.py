@@ -6,8 +6,10 @@ what this renders with the bot's own settings class.
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from chatbot_server import contract
 
 # spec.generation field -> bot settings field.
 _GENERATION_FIELDS = {
@@ -26,6 +28,16 @@ _LLM_FIELDS = {
     "deployment": "llm_deployment",
     "timeoutSeconds": "llm_timeout_seconds",
     "maxRetries": "llm_max_retries",
+}
+
+
+# spec.llm.fallbacks[] field -> the bot's LlmModel field.
+_FALLBACK_FIELDS = {
+    "provider": "provider",
+    "model": "model",
+    "baseURL": "base_url",
+    "apiVersion": "api_version",
+    "deployment": "deployment",
 }
 
 
@@ -50,9 +62,26 @@ def render_bot_settings(name: str, spec: Mapping[str, Any], system_prompt: str) 
             settings[field] = llm[spec_key]
     if "topK" in spec.get("retrieval", {}):
         settings["retrieval_top_k"] = spec["retrieval"]["topK"]
+    fallbacks = spec.get("llm", {}).get("fallbacks")
+    if fallbacks:
+        settings["llm_fallbacks"] = render_llm_fallbacks(fallbacks)
     if spec.get("faq"):
         settings["faq"] = [{"question": item["question"], "answer": item["answer"]} for item in spec["faq"]]
     return settings
+
+
+def render_llm_fallbacks(fallbacks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The bot's llm_fallbacks: each model's fields, and the file its key is mounted as (the key
+    itself is never rendered: the pod mounts its Secret item, see builders)."""
+    rendered = []
+    for position, fallback in enumerate(fallbacks):
+        model = {
+            field: fallback[spec_key] for spec_key, field in _FALLBACK_FIELDS.items() if spec_key in fallback
+        }
+        if "apiKeySecretRef" in fallback:
+            model["api_key_file"] = contract.llm_fallback_key_file(position)
+        rendered.append(model)
+    return rendered
 
 
 def serialize_settings(settings: Mapping[str, Any]) -> str:

@@ -20,6 +20,7 @@ CONFIG_VOLUME = "config"
 TMP_VOLUME = "tmp"
 API_KEYS_VOLUME = "api-keys"
 LLM_KEY_VOLUME = "llm-api-key"
+LLM_FALLBACK_KEYS_VOLUME = "llm-fallback-keys"
 BOT_CONTAINER = "bot"
 MIB = 1024 * 1024
 
@@ -144,6 +145,10 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
         mounts.append({"name": API_KEYS_VOLUME, "mountPath": contract.API_KEYS_DIR, "readOnly": True})
     if llm_key is not None:
         mounts.append({"name": LLM_KEY_VOLUME, "mountPath": contract.LLM_API_KEY_DIR, "readOnly": True})
+    if _build_fallback_keys_volume(spec) is not None:
+        mounts.append(
+            {"name": LLM_FALLBACK_KEYS_VOLUME, "mountPath": contract.LLM_FALLBACK_KEYS_DIR, "readOnly": True}
+        )
     return {
         "name": BOT_CONTAINER,
         "image": image,
@@ -192,7 +197,27 @@ def _build_volumes(
         # the kubelet would never update after a rotation.
         item = {"key": llm_key.key, "path": contract.LLM_API_KEY_FILE_NAME}
         volumes.append({"name": LLM_KEY_VOLUME, "secret": {"secretName": llm_key.name, "items": [item]}})
+    fallback_keys = _build_fallback_keys_volume(spec)
+    if fallback_keys is not None:
+        volumes.append(fallback_keys)
     return volumes
+
+
+def _build_fallback_keys_volume(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One projected volume with the key of each fallback model that has one, as the file named by
+    its position (contract.llm_fallback_key_file); None when no fallback has a key.
+
+    Projected Secret items are updated in place by the kubelet, like a Secret volume: a rotated
+    fallback key reaches the running bot as the primary's does.
+    """
+    sources = [
+        {"secret": {"name": ref["name"], "items": [{"key": ref.get("key", "apiKey"), "path": str(position)}]}}
+        for position, fallback in enumerate(spec.get("llm", {}).get("fallbacks") or ())
+        if (ref := fallback.get("apiKeySecretRef"))
+    ]
+    if not sources:
+        return None
+    return {"name": LLM_FALLBACK_KEYS_VOLUME, "projected": {"sources": sources}}
 
 
 def build_deployment(

@@ -27,6 +27,9 @@ SERVER_ONLY = {
     "max-tokens-over-context",
     "appconfig-two-sources",
     "duplicate-faq",
+    "fallback-compatible-without-url",
+    "fallback-openai-without-key",
+    "fallbacks-when-offline",
 }
 
 
