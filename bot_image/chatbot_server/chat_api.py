@@ -76,7 +76,7 @@ async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, acco
         account.failed(model, "malformed")
         return _fallback(bot, lookup, "The language model's answer could not be read.", account)
     account.answered(model, *_count_tokens(bot, prompt.messages, text, body.get("usage")))
-    bot.metrics.answers.labels("llm").inc()
+    bot.metrics.answers_by_mode["llm"].inc()
     bot.transcript.record(API, lookup.question, text, "llm", prompt.passages, None)
     return ChatAnswer(
         answer=text, mode="llm", model=model, sources=[Source(**s) for s in _sources(prompt.passages)]
@@ -85,7 +85,7 @@ async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, acco
 
 def _fallback(bot: Bot, lookup: Lookup, reason: str, account: Account) -> ChatAnswer:
     text = bot.settings.fallback_message
-    bot.metrics.answers.labels("fallback").inc()
+    bot.metrics.answers_by_mode["fallback"].inc()
     account.answered(NO_MODEL)
     bot.transcript.record(API, lookup.question, text, "fallback", [], reason)
     return ChatAnswer(answer=text, mode="fallback", sources=[], error=reason)
@@ -97,8 +97,8 @@ def _count_tokens(bot: Bot, messages: list[dict[str, Any]], text: str, usage: ob
         tokens = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
     else:
         tokens = bot.count_prompt_tokens(messages), bot.counter.count_text(text)
-    bot.metrics.tokens.labels("in").inc(tokens[0])
-    bot.metrics.tokens.labels("out").inc(tokens[1])
+    bot.metrics.tokens_in.inc(tokens[0])
+    bot.metrics.tokens_out.inc(tokens[1])
     return tokens
 
 
@@ -170,7 +170,7 @@ async def _stream_llm(
     answered_by = model if mode == "llm" else None
     yield _event({"type": "done", "mode": mode, "model": answered_by})
     text = "".join(pieces)
-    bot.metrics.answers.labels(mode).inc()
+    bot.metrics.answers_by_mode[mode].inc()
     if answered_by is not None:
         tokens = _count_tokens(bot, prompt.messages, text, usage)
         account.answered(answered_by, *tokens, error_type=error_type)

@@ -78,8 +78,13 @@ class Metrics:
             [*usage, "error_type"],
             registry=r,
         )
-        for direction in ("in", "out"):
-            self.tokens.labels(direction)
+        # The chat APIs' series, looked up once: labels() validates and locks on every call, which
+        # costs several times the increment itself, on every answer.
+        self.tokens_in = self.tokens.labels("in")
+        self.tokens_out = self.tokens.labels("out")
+        self.answers_by_mode = {
+            mode: self.answers.labels(mode) for mode in ("faq", "corpus", "llm", "fallback")
+        }
         for result in ("hit", "miss"):
             self.retrieval.labels(result)
             self.faq.labels(result)

@@ -118,12 +118,12 @@ async def complete(
         text = str(parsed["choices"][0]["message"].get("content") or "")
         usage = parsed.get("usage") or {}
         tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        bot.metrics.tokens.labels("in").inc(tokens[0])
-        bot.metrics.tokens.labels("out").inc(tokens[1])
+        bot.metrics.tokens_in.inc(tokens[0])
+        bot.metrics.tokens_out.inc(tokens[1])
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         text = ""  # forwarded as it came: the client may understand what the bot does not
     account.answered(model, *tokens)
-    bot.metrics.answers.labels("llm").inc()
+    bot.metrics.answers_by_mode["llm"].inc()
     bot.transcript.record(API, lookup.question, text, "llm", prompt.passages, None)
     return body
 
@@ -241,12 +241,12 @@ async def _forward(
         yield _sse(error.body())
     else:
         yield DONE
-    bot.metrics.answers.labels("llm").inc()
+    bot.metrics.answers_by_mode["llm"].inc()
     if usage and isinstance(usage.get("prompt_tokens"), int):
         tokens = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
     else:
         tokens = bot.count_prompt_tokens(messages), bot.counter.count_text(text)
-    bot.metrics.tokens.labels("in").inc(tokens[0])
-    bot.metrics.tokens.labels("out").inc(tokens[1])
+    bot.metrics.tokens_in.inc(tokens[0])
+    bot.metrics.tokens_out.inc(tokens[1])
     account.answered(model, *tokens, error_type=error_type)
     bot.transcript.record(API, question, text, "llm", passages, error.message if error else None)
