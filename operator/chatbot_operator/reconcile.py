@@ -379,6 +379,7 @@ class Reconciler:
             system_prompt = self._read_system_prompt(owner, spec)
             values = render_bot_settings(owner.name, spec, system_prompt)
             llm_key = self._check_llm_key(owner, spec)
+            self._check_fallback_keys(owner, spec)
             self._check_api_keys(owner, spec)
             secrets: dict[str, str] = {}
             revision_parts: list[str] = []
@@ -463,6 +464,24 @@ class Reconciler:
                 f"Secret {owner.namespace}/{key.name} has no key {key.key!r} (spec.llm.apiKeySecretRef).",
             )
         return key
+
+    def _check_fallback_keys(self, owner: Owner, spec: Mapping[str, Any]) -> None:
+        """Each fallback's key is there (its pods mount it: a missing one would keep them from starting)."""
+        for position, fallback in enumerate(spec.get("llm", {}).get("fallbacks") or ()):
+            ref = fallback.get("apiKeySecretRef")
+            if not ref:
+                continue
+            name, key = ref["name"], ref.get("key", "apiKey")
+            field = f"spec.llm.fallbacks[{position}].apiKeySecretRef"
+            data = self._read_secret(owner, name)
+            if data is None:
+                raise ConfigProblem(
+                    "LLMKeySecretNotFound", f"Secret {owner.namespace}/{name} ({field}) does not exist."
+                )
+            if not data.get(key):
+                raise ConfigProblem(
+                    "LLMKeySecretNotFound", f"Secret {owner.namespace}/{name} has no key {key!r} ({field})."
+                )
 
     def _check_api_keys(self, owner: Owner, spec: Mapping[str, Any]) -> None:
         ref = spec.get("auth", {}).get("apiKeysSecretRef")
