@@ -121,7 +121,20 @@ def _build_bot_env(spec: Mapping[str, Any], llm_key: SecretKeyRef | None) -> lis
         env.append({"name": contract.API_KEYS_DIR_ENV, "value": contract.API_KEYS_DIR})
     if llm_key is not None:
         env.append({"name": contract.LLM_API_KEY_FILE_ENV, "value": contract.LLM_API_KEY_FILE})
+    env += _build_telemetry_env(spec)
     return env
+
+
+def _build_telemetry_env(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The standard OpenTelemetry variables when spec.telemetry names a collector (none otherwise:
+    the bot then does not even load the SDK)."""
+    endpoint = spec.get("telemetry", {}).get("otlpEndpoint")
+    if not endpoint:
+        return []
+    return [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+        {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/protobuf"},
+    ]
 
 
 def _build_security_context() -> dict[str, Any]:

@@ -266,3 +266,15 @@ def test_without_fallback_keys_no_volume_is_mounted_for_them() -> None:
     pod = deployment(spec)["spec"]["template"]["spec"]
     assert "llm-fallback-keys" not in {v["name"] for v in pod["volumes"]}
     assert "llm-fallback-keys" not in {m["name"] for m in pod["containers"][0]["volumeMounts"]}
+
+
+def test_a_telemetry_endpoint_reaches_the_bot_as_the_standard_otlp_variables() -> None:
+    spec = example_spec()
+    spec["telemetry"] = {"otlpEndpoint": "http://otel-collector.monitoring.svc:4318"}
+    env = {
+        e["name"]: e["value"] for e in deployment(spec)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.monitoring.svc:4318"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    plain = deployment(example_spec())["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert not [e for e in plain if e["name"].startswith("OTEL_")]
