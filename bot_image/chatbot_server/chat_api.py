@@ -14,6 +14,7 @@ When the LLM fails, the user gets the fallback message (and the reason) rather t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from chatbot_server.model_chain import ModelChain
 from chatbot_server.retrieval import Passage
 from chatbot_server.schemas import ChatAnswer, ChatRequest, Source
 from chatbot_server.upstream_errors import UpstreamError
-from chatbot_server.usage import NO_MODEL, Account
+from chatbot_server.usage import NO_MODEL, Account, answer_tokens
 
 API = "chat"
 
@@ -75,7 +76,7 @@ async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, acco
         bot.metrics.upstream_errors.labels("malformed").inc()
         account.failed(model, "malformed")
         return _fallback(bot, lookup, "The language model's answer could not be read.", account)
-    account.answered(model, *_count_tokens(bot, prompt.messages, text, body.get("usage")))
+    account.answered(model, *answer_tokens(bot, prompt.messages, text, body.get("usage")))
     bot.metrics.answers_by_mode["llm"].inc()
     bot.transcript.record(API, lookup.question, text, "llm", prompt.passages, None)
     return ChatAnswer(
@@ -89,17 +90,6 @@ def _fallback(bot: Bot, lookup: Lookup, reason: str, account: Account) -> ChatAn
     account.answered(NO_MODEL)
     bot.transcript.record(API, lookup.question, text, "fallback", [], reason)
     return ChatAnswer(answer=text, mode="fallback", sources=[], error=reason)
-
-
-def _count_tokens(bot: Bot, messages: list[dict[str, Any]], text: str, usage: object) -> tuple[int, int]:
-    """The answer's input and output tokens, as the model reported them, else as counted here."""
-    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-        tokens = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
-    else:
-        tokens = bot.count_prompt_tokens(messages), bot.counter.count_text(text)
-    bot.metrics.tokens_in.inc(tokens[0])
-    bot.metrics.tokens_out.inc(tokens[1])
-    return tokens
 
 
 async def stream_answer(
@@ -158,6 +148,11 @@ async def _stream_llm(
     except (ValueError, AttributeError):
         bot.metrics.upstream_errors.labels("malformed").inc()
         error, error_type = "The language model's answer could not be read.", "malformed"
+    except (GeneratorExit, asyncio.CancelledError):
+        # The client went away mid-answer (the model's call is closed): what came is still charged.
+        if model is not None:
+            account.answered(model, *answer_tokens(bot, prompt.messages, "".join(pieces), usage))
+        raise
     if pending:  # the words that came before a malformed chunk in the same read
         yield b"".join(pending)
     mode: Mode = "llm"
@@ -172,7 +167,7 @@ async def _stream_llm(
     text = "".join(pieces)
     bot.metrics.answers_by_mode[mode].inc()
     if answered_by is not None:
-        tokens = _count_tokens(bot, prompt.messages, text, usage)
+        tokens = answer_tokens(bot, prompt.messages, text, usage)
         account.answered(answered_by, *tokens, error_type=error_type)
     else:
         if model is not None and error_type is not None:  # its stream started, then failed

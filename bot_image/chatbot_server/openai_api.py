@@ -9,6 +9,7 @@ in the OpenAI shape; after it, an SSE `data: {"error": ...}` event, which OpenAI
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -22,7 +23,7 @@ from chatbot_server.llm import read_chunk
 from chatbot_server.model_chain import ModelChain
 from chatbot_server.schemas import ChatCompletionRequest
 from chatbot_server.upstream_errors import UpstreamError
-from chatbot_server.usage import NO_MODEL, Account
+from chatbot_server.usage import NO_MODEL, Account, answer_tokens
 
 API = "openai"
 PASSTHROUGH_FIELDS = (
@@ -236,17 +237,15 @@ async def _forward(
             error_type = "cut_off"
     except UpstreamError as failure:
         error, error_type = failure, failure.kind
+    except (GeneratorExit, asyncio.CancelledError):
+        # The client went away mid-answer (the model's call is closed): what came is still charged.
+        account.answered(model, *answer_tokens(bot, messages, "".join(pieces), usage))
+        raise
     text = "".join(pieces)
     if error is not None:
         yield _sse(error.body())
     else:
         yield DONE
     bot.metrics.answers_by_mode["llm"].inc()
-    if usage and isinstance(usage.get("prompt_tokens"), int):
-        tokens = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
-    else:
-        tokens = bot.count_prompt_tokens(messages), bot.counter.count_text(text)
-    bot.metrics.tokens_in.inc(tokens[0])
-    bot.metrics.tokens_out.inc(tokens[1])
-    account.answered(model, *tokens, error_type=error_type)
+    account.answered(model, *answer_tokens(bot, messages, text, usage), error_type=error_type)
     bot.transcript.record(API, question, text, "llm", passages, error.message if error else None)

@@ -9,7 +9,7 @@ that fails, the chat API reports the answer's model and tokens. Counted on /metr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
@@ -17,6 +17,7 @@ from prometheus_client import Counter
 from chatbot_server.metrics import Metrics
 
 if TYPE_CHECKING:
+    from chatbot_server.answering import Bot
     from chatbot_server.llm import Upstream
     from chatbot_server.telemetry import ModelCall, Telemetry
 
@@ -97,3 +98,15 @@ class Account:
         if self._call is not None:
             self._call.end(input_tokens=input_tokens, output_tokens=output_tokens, error_type=error_type)
             self._call = None
+
+
+def answer_tokens(bot: Bot, messages: Sequence[dict[str, Any]], text: str, usage: object) -> tuple[int, int]:
+    """An answer's input and output tokens, as the model reported them (`usage`), else as the bot
+    counts them; added to chatbot_tokens_total too."""
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        tokens = usage["prompt_tokens"], int(usage.get("completion_tokens") or 0)
+    else:
+        tokens = bot.count_prompt_tokens(messages), bot.counter.count_text(text)
+    bot.metrics.tokens_in.inc(tokens[0])
+    bot.metrics.tokens_out.inc(tokens[1])
+    return tokens

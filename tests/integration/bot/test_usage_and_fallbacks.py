@@ -241,3 +241,27 @@ def test_a_fallback_key_is_read_from_its_file_and_a_rotated_one_is_used_without_
             break
         assert time.monotonic() < deadline, "the bot kept the fallback's first key"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", {"model": "b"}), ("/api/chat", {})])
+def test_a_stream_the_client_leaves_is_still_charged_for_what_the_model_sent(
+    start_bot: StartBot, path: str, body: dict[str, Any]
+) -> None:
+    words = " ".join(f"word{n}" for n in range(100))
+    with FakeLLM(answer=words, chunk_delay=0.05) as slow:
+        bot = start_bot(**slow.bot_settings(name="billing-bot", model="m1"))
+        with httpx.stream(
+            "POST", f"{bot.url}{path}", json={**body, "messages": QUESTION, "stream": True}, timeout=10
+        ) as response:
+            for line in response.iter_lines():
+                if "word2" in line:
+                    break  # the client leaves with 97 words still to come
+        api = "openai" if path.startswith("/v1") else "chat"
+        labels = {"bot": "billing-bot", "api": api, "api_key": "anonymous", "model": "m1"}
+        deadline = time.monotonic() + 5
+        while ("chatbot_usage_requests_total", series(**labels)) not in usage(bot):
+            assert time.monotonic() < deadline, "the request the client left was not charged"
+            time.sleep(0.05)
+        output = usage(bot)[("chatbot_usage_tokens_total", series(**labels, type="output"))]
+        assert 3 <= output < 60  # the words sent until the client left, not the whole answer
+        assert usage(bot)[("chatbot_usage_tokens_total", series(**labels, type="input"))] > 0
