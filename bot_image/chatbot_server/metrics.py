@@ -85,6 +85,8 @@ class Metrics:
         self.answers_by_mode = {
             mode: self.answers.labels(mode) for mode in ("faq", "corpus", "llm", "fallback")
         }
+        for direction in ("in", "out"):
+            self.tokens.labels(direction)
         for result in ("hit", "miss"):
             self.retrieval.labels(result)
             self.faq.labels(result)
