@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+import chatbot_contract as contract
 from chatbot_operator.builders import Owner, build_service
-from chatbot_server import contract
 from tests.e2e.cluster import CHART_DIR, CRD_FILE, HACK_DIR, REPO_ROOT, build_tools
 
 KUBE_VERSION = "1.35.0"
@@ -22,7 +22,7 @@ KUBE_VERSION = "1.35.0"
 
 @pytest.fixture(scope="module")
 def helm_bin() -> Path:
-    return build_tools() / "helm"
+    return build_tools("helm") / "helm"
 
 
 def helm_template(helm_bin: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
