@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -18,6 +19,7 @@ from chatbot_server.routes import chat, feedback, health, openai, web
 from chatbot_server.schemas import ChatCompletionRequest, ChatRequest, FeedbackRequest
 from chatbot_server.settings import Settings
 from chatbot_server.state import BotState
+from chatbot_server.telemetry import create_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,8 @@ DIRECT_PATHS = ("/api/chat", "/v1/chat/completions")
 
 def create_app(settings: Settings) -> FastAPI:
     """A bot app for these settings. Nothing starts until the app's lifespan does."""
-    state = BotState.create(settings)
+    telemetry = create_telemetry(settings.name, os.environ)
+    state = BotState.create(settings, telemetry)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -41,16 +44,17 @@ def create_app(settings: Settings) -> FastAPI:
         # Indexing runs in the background: the server answers /healthz at once, /readyz when done.
         preparing = asyncio.create_task(state.prepare(), name="index-corpus")
         preparing.add_done_callback(_log_unexpected)
-        watching = state.watch_llm_key()
+        watching = state.watch_llm_keys()
         try:
             yield
         finally:
-            for task in (preparing, watching):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+            for task in (preparing, *watching):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             await state.close()
+            if telemetry is not None:
+                await asyncio.to_thread(telemetry.shutdown)
 
     app = FastAPI(
         title=f"{settings.name} (chatbot-operator bot)",
@@ -61,8 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         # FastAPI's native OpenTelemetry asks the global providers on every request whether one is
-        # configured (8 to 30 us, a few % of a proxied request's CPU); the image ships no OTel SDK,
-        # so the answer is always no. The bot's own metrics are on /metrics.
+        # configured (8 to 30 us, a few % of a proxied request's CPU), and the bot sets no global
+        # provider: its own GenAI spans and metrics (chatbot_server.telemetry) use providers of its own.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.bot = state

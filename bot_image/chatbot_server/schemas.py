@@ -46,6 +46,10 @@ class ChatAnswer(BaseModel):
     error: str | None = Field(
         default=None, description="Why the fallback message was given instead of an answer"
     )
+    model: str | None = Field(
+        default=None,
+        description="The model that answered (a fallback's when the primary failed); null when none did",
+    )
 
 
 class FeedbackRequest(BaseModel):
