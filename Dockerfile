@@ -45,6 +45,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && python -m venv --without-pip /opt/chatbot/venv
 COPY hack/slim-venv.sh /usr/local/bin/slim-venv
+COPY hack/pip-install-extra.sh /usr/local/bin/pip-install-extra
 
 # ===================================================================================================
 # bot: the chatbot server (`python -m chatbot_server`). The corpus init container runs this same
@@ -55,9 +56,11 @@ COPY hack/slim-venv.sh /usr/local/bin/slim-venv
 FROM venv-build AS bot-build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
+# The extra's dependencies first, from pyproject.toml alone: a change to the code reuses this layer.
+RUN pip-install-extra bot
 COPY operator/ operator/
 COPY bot_image/ bot_image/
-RUN pip --python /opt/chatbot/venv/bin/python install '.[bot]' \
+RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \
  && slim-venv /opt/chatbot/venv
 # tiktoken's encodings, baked in: the pod has no internet and cannot write outside /tmp. The bot
 # finds them here and writes nothing (see chatbot_server/tokens.py).
@@ -91,13 +94,14 @@ ENTRYPOINT ["python", "-m", "chatbot_server"]
 FROM venv-build AS operator-build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+RUN pip-install-extra operator
 # The wheel holds both packages: the operator imports chatbot_server's standard-library-only modules
 # (contract, corpus_git, corpus_errors), never the bot's dependencies.
 COPY operator/ operator/
 COPY bot_image/ bot_image/
 # kubernetes/aio is the client's asyncio twin (a third of the installed size); the operator uses
 # the synchronous client (chatbot_operator/kube.py) and Kopf its own.
-RUN pip --python /opt/chatbot/venv/bin/python install '.[operator]' \
+RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \
  && slim-venv /opt/chatbot/venv kubernetes/aio \
  && chmod -R a+rX /opt/chatbot
 

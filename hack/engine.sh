@@ -53,8 +53,9 @@ start_engine() {
   fi
   log "starting dockerd on ${SOCKET}"
   # setsid: the engine outlives the shell of `up`, and a Ctrl-C in that shell does not reach it.
+  # nice: builds and containers inherit the engine's priority, and others share this machine.
   # --containerd-namespace: containers of ours never mix with a containerd another tool runs.
-  setsid /usr/sbin/dockerd \
+  setsid nice -n 10 /usr/sbin/dockerd \
     --host "unix://${SOCKET}" \
     --data-root "${ENGINE_DIR}/data" \
     --exec-root "${ENGINE_DIR}/exec" \

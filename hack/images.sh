@@ -33,7 +33,7 @@ build() { # targets...
     started=$(date +%s)
     # --network host: the engine has no bridge (hack/engine.sh). The base is passed in the
     # Dockerfile's own PYTHON_IMAGE argument: users build the same file on the official image.
-    nice -n 10 docker build --quiet --network host \
+    docker build --quiet --network host \
       --build-arg "PYTHON_IMAGE=${base}" \
       --target "${target}" --tag "$(image_name "${target}")" \
       "${REPO_ROOT}" >/dev/null
