@@ -22,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SOCKET="${ENGINE_DIR}/docker.sock"
 PIDFILE="${ENGINE_DIR}/dockerd.pid"
 # Debian's CLI, never another `docker` that happens to come first on PATH: its version matches the
-# engine's, and it finds the buildx plugin in our DOCKER_CONFIG.
+# engine's, and with DOCKER_BUILDKIT=1 it builds with the engine's BuildKit (no buildx plugin needed).
 DOCKER_CLI=/usr/bin/docker
 START_TIMEOUT=${CHATBOT_ENGINE_START_TIMEOUT:-60}
 STOP_TIMEOUT=30
@@ -43,7 +43,7 @@ answers() {
 start_engine() {
   [[ -x /usr/sbin/dockerd && -x "${DOCKER_CLI}" ]] || die "Debian's docker.io is missing: run hack/install-system-deps.sh"
   [[ $(id -u) -eq 0 ]] || die "dockerd needs root: run as root (or with sudo)"
-  mkdir -p "${ENGINE_DIR}/config/cli-plugins" "${ENGINE_DIR}/bin"
+  mkdir -p "${ENGINE_DIR}/config" "${ENGINE_DIR}/bin"
   ln -sfn "${DOCKER_CLI}" "${ENGINE_DIR}/bin/docker"
   # The config dir is ours: no credentials or contexts from ~/.docker reach the builds.
   [[ -s "${ENGINE_DIR}/config/config.json" ]] || printf '{}\n' >"${ENGINE_DIR}/config/config.json"
