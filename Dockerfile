@@ -27,13 +27,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A fixed numeric uid/gid, so `runAsNonRoot` can verify it without an /etc/passwd lookup.
 # git needs neither Perl's modules (only git's Perl scripts do: svn, send-email, ...) nor its server
 # programs: dpkg leaves them out, as the slim base leaves out documentation, and the packages stay
-# installed as far as apt is concerned (perl-base, which Debian's own scripts use, is kept whole).
+# installed as far as apt is concerned. perl-base, which Debian's own scripts use (debconf's modules
+# in /usr/share/perl5 included), is kept whole. An image built FROM these that needs Perl: delete
+# this file, then `apt-get install --reinstall perl perl-modules-5.36 libperl5.36`.
 RUN groupadd --system --gid 10001 chatbot \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin chatbot \
  && printf 'path-exclude %s\n' \
       '/usr/share/perl/*' '/usr/lib/*-linux-gnu/perl/*' '/usr/lib/*-linux-gnu/libperl.so*' \
-      '/usr/share/perl5/*' '/usr/share/gitweb/*' '/usr/lib/git-core/git-daemon' \
+      '/usr/share/perl5/Git*' '/usr/share/perl5/Error*' '/usr/share/gitweb/*' \
+      '/usr/lib/git-core/git-daemon' \
       '/usr/lib/git-core/git-http-backend' '/usr/lib/git-core/git-http-push' \
       '/usr/lib/git-core/git-imap-send' '/usr/lib/git-core/git-shell' '/usr/lib/git-core/scalar' \
       > /etc/dpkg/dpkg.cfg.d/chatbot-no-perl-modules
