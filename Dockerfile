@@ -61,7 +61,7 @@ WORKDIR /src
 COPY pyproject.toml README.md* ./
 # The extra's dependencies first, from pyproject.toml alone: a change to the code reuses this layer.
 RUN pip-install-extra bot
-COPY operator/ operator/
+COPY contract/ contract/
 COPY bot_image/ bot_image/
 RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \
  && slim-venv /opt/chatbot/venv
@@ -98,10 +98,9 @@ FROM venv-build AS operator-build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 RUN pip-install-extra operator
-# The wheel holds both packages: the operator imports chatbot_server's standard-library-only modules
-# (contract, corpus_git, corpus_errors), never the bot's dependencies.
+# None of the bot's code: the operator shares only chatbot_contract with the bot (make lint checks it).
+COPY contract/ contract/
 COPY operator/ operator/
-COPY bot_image/ bot_image/
 # kubernetes/aio is the client's asyncio twin (a third of the installed size); the operator uses
 # the synchronous client (chatbot_operator/kube.py) and Kopf its own.
 RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \

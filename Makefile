@@ -25,10 +25,14 @@ venv: $(VENV)/.installed ## create .venv with every Python dependency
 system-deps: ## install the Debian packages the tests use (git, openssl, chromium, docker.io, debootstrap)
 	hack/install-system-deps.sh
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy, the import rules between packages (import-linter), module sizes
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	@# A module of the operator or the contract past 400 lines is probably two (docs/architecture.md).
+	@find operator contract -name '*.py' -exec wc -l {} + \
+		| awk '$$2 != "total" && $$1 > 400 {print $$2 " has " $$1 " lines, over 400: split it"; bad = 1} END {exit bad}'
 
 test-unit: venv ## tier 1: pure functions
 	$(PYTEST) tests/unit
@@ -45,7 +49,7 @@ test-containers: venv system-deps tools ## tier 3: the images, built and run as 
 test: lint test-unit test-integration test-containers test-e2e ## everything CI runs
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
 # --- cluster (hack/) ---
 .PHONY: tools cluster cluster-down

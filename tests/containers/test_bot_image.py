@@ -13,9 +13,9 @@ import httpx
 import openai
 import pytest
 
+import chatbot_contract as contract
 from chatbot_operator import builders, corpus
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
-from chatbot_server import contract
 from tests.containers.pod import OUTSIDE_TMP, PodContainer, file_volume, shared_empty_dir, write_attempts
 from tests.e2e.cluster import wait_until
 from tests.support.fake_llm import FakeLLM
