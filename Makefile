@@ -46,8 +46,8 @@ test-integration: venv system-deps ## tier 2: handlers against kmock, the bot ag
 test-e2e: venv system-deps tools ## tier 4: the real control plane with helm and kubectl
 	$(PYTEST) tests/e2e
 
-test-containers: venv images tools ## tier 3: the built images, run as Kubernetes runs them
-	hack/engine.sh exec $(PYTEST) tests/containers
+test-containers: venv system-deps tools ## tier 3: the images, built and run as Kubernetes runs them
+	hack/images.sh test $(PYTEST) tests/containers
 
 test: lint test-unit test-integration test-containers test-e2e ## everything CI runs
 
