@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: help venv system-deps lint test test-unit test-integration test-e2e demo clean
+.PHONY: help venv system-deps web lint test test-unit test-integration test-e2e demo clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
@@ -20,15 +20,22 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+web: ## rebuild the chat page's vendor.js (marked, DOMPurify) from web/package-lock.json; commit the result
+	cd web && npm ci --no-audit --no-fund --ignore-scripts && node build.mjs
+
 venv: $(VENV)/.installed ## create .venv with every Python dependency
 
 system-deps: ## install the Debian packages the tests use (git, openssl, chromium, docker.io, debootstrap)
 	hack/install-system-deps.sh
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy, the import rules between packages (import-linter), module sizes
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	@# A module of the operator or the contract past 400 lines is probably two (docs/architecture.md).
+	@find operator contract -name '*.py' -exec wc -l {} + \
+		| awk '$$2 != "total" && $$1 > 400 {print $$2 " has " $$1 " lines, over 400: split it"; bad = 1} END {exit bad}'
 
 test-unit: venv ## tier 1: pure functions
 	$(PYTEST) tests/unit
@@ -39,13 +46,13 @@ test-integration: venv system-deps ## tier 2: handlers against kmock, the bot ag
 test-e2e: venv system-deps tools images ## tier 4: the real control plane with helm and kubectl, and a real node running our images
 	$(PYTEST) tests/e2e
 
-test-containers: venv images tools ## tier 3: the built images, run as Kubernetes runs them
-	hack/engine.sh exec $(PYTEST) tests/containers
+test-containers: venv system-deps tools ## tier 3: the images, built and run as Kubernetes runs them
+	hack/images.sh test $(PYTEST) tests/containers
 
 test: lint test-unit test-integration test-containers test-e2e ## everything CI runs
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
 # --- cluster (hack/) ---
 .PHONY: tools cluster cluster-down

@@ -22,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SOCKET="${ENGINE_DIR}/docker.sock"
 PIDFILE="${ENGINE_DIR}/dockerd.pid"
 # Debian's CLI, never another `docker` that happens to come first on PATH: its version matches the
-# engine's, and it finds the buildx plugin in our DOCKER_CONFIG.
+# engine's, and with DOCKER_BUILDKIT=1 it builds with the engine's BuildKit (no buildx plugin needed).
 DOCKER_CLI=/usr/bin/docker
 START_TIMEOUT=${CHATBOT_ENGINE_START_TIMEOUT:-60}
 STOP_TIMEOUT=30
@@ -43,7 +43,7 @@ answers() {
 start_engine() {
   [[ -x /usr/sbin/dockerd && -x "${DOCKER_CLI}" ]] || die "Debian's docker.io is missing: run hack/install-system-deps.sh"
   [[ $(id -u) -eq 0 ]] || die "dockerd needs root: run as root (or with sudo)"
-  mkdir -p "${ENGINE_DIR}/config/cli-plugins" "${ENGINE_DIR}/bin"
+  mkdir -p "${ENGINE_DIR}/config" "${ENGINE_DIR}/bin"
   ln -sfn "${DOCKER_CLI}" "${ENGINE_DIR}/bin/docker"
   # The config dir is ours: no credentials or contexts from ~/.docker reach the builds.
   [[ -s "${ENGINE_DIR}/config/config.json" ]] || printf '{}\n' >"${ENGINE_DIR}/config/config.json"
@@ -53,8 +53,9 @@ start_engine() {
   fi
   log "starting dockerd on ${SOCKET}"
   # setsid: the engine outlives the shell of `up`, and a Ctrl-C in that shell does not reach it.
+  # nice: builds and containers inherit the engine's priority, and others share this machine.
   # --containerd-namespace: containers of ours never mix with a containerd another tool runs.
-  setsid /usr/sbin/dockerd \
+  setsid nice -n 10 /usr/sbin/dockerd \
     --host "unix://${SOCKET}" \
     --data-root "${ENGINE_DIR}/data" \
     --exec-root "${ENGINE_DIR}/exec" \
@@ -106,11 +107,22 @@ with_start_lock() { # cmd...
   flock -u 8
 }
 
+# Last user out stops the engine, unless `up` asked for it to stay. Runs on exit, so an interrupted
+# command (Ctrl-C, a CI timeout's SIGTERM) leaves nothing running either.
+stop_if_last_user() {
+  if [[ ! -e "${ENGINE_DIR}/keep-running" ]] && flock -x -n 9; then
+    with_start_lock stop_engine
+  fi
+}
+
 cmd_exec() {
   (($#)) || die "usage: hack/engine.sh exec CMD..."
   mkdir -p "${ENGINE_DIR}"
   exec 9>"${ENGINE_DIR}/users.lock"
   flock -s 9
+  trap stop_if_last_user EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   with_start_lock start_engine
   local status=0
   (
@@ -118,10 +130,6 @@ cmd_exec() {
     exec 9>&- 8>&-
     "$@"
   ) || status=$?
-  # Last user out stops the engine, unless `up` asked for it to stay.
-  if [[ ! -e "${ENGINE_DIR}/keep-running" ]] && flock -x -n 9; then
-    with_start_lock stop_engine
-  fi
   exit "${status}"
 }
 

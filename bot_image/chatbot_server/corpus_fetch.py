@@ -2,7 +2,7 @@
 
     python -m chatbot_server.corpus_fetch
 
-Settings come from the environment the operator renders (names in `chatbot_server.contract`).
+Settings come from the environment the operator renders (names in `chatbot_contract`).
 The fetch is shallow (`--depth 1` of exactly that commit), partial where the server allows it
 (`--filter=blob:none` with a sparse checkout of the configured paths, so only their blobs are
 downloaded), bounded in size and time, and leaves only the corpus files in the destination: no
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from chatbot_server import contract
-from chatbot_server.corpus_errors import (
+import chatbot_contract as contract
+from chatbot_contract.corpus_errors import (
     CORPUS_TOO_LARGE,
     GIT_FAILED,
     NETWORK_TIMEOUT,
@@ -32,7 +32,7 @@ from chatbot_server.corpus_errors import (
     failure,
     redact,
 )
-from chatbot_server.corpus_git import (
+from chatbot_contract.corpus_git import (
     GitCredentials,
     GitTimeout,
     GitTooLarge,
@@ -41,6 +41,7 @@ from chatbot_server.corpus_git import (
     run_git,
     validate_repo_url,
 )
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 
 INVALID_SETTINGS: Final = "InvalidCorpusSettings"
 DEFAULT_MAX_SIZE_BYTES: Final = 100 * 1024 * 1024
@@ -183,12 +184,20 @@ def fetch_corpus(settings: FetchSettings) -> int:
                 raise _too_large(settings, size, "the configured paths")
             shutil.rmtree(scratch / ".git")
             count = _move_contents(scratch, destination)
+            _record_source(settings)
     except BaseException:
         _empty_directory(destination)  # nothing half-fetched for the bot to index
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return count
+
+
+def _record_source(settings: FetchSettings) -> None:
+    # Read by the bot to link sources to the files at this commit (chatbot_server.source_links); a
+    # user name in the URL may be a token, so it is left out.
+    source = {"repo": redact(settings.repo), "commit": settings.commit}
+    (settings.destination / CORPUS_SOURCE_FILE).write_text(json.dumps(source), encoding="utf-8")
 
 
 def _too_large(settings: FetchSettings, size: int, what: str) -> CorpusError:

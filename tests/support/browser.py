@@ -1,14 +1,13 @@
-"""Headless Chromium for the chat page's tests: Debian's chromium driven by Playwright (no
-browser download)."""
+"""Debian's chromium driven by Playwright, for the chat page's tests (never a downloaded browser)."""
 
 from __future__ import annotations
 
-import contextlib
+import shutil
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import Any
 
-if TYPE_CHECKING:
-    from playwright.sync_api import Page
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -19,19 +18,37 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# A phone: the page must be usable there.
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1100, "height": 800}}
 
 
-@contextlib.contextmanager
-def chromium_page() -> Iterator[Page]:
-    """A page in a phone-sized viewport (the chat page must be usable there)."""
-    from playwright.sync_api import sync_playwright
+def chromium_installed() -> bool:
+    return shutil.which(CHROMIUM) is not None
 
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-        context.set_default_timeout(15_000)
         try:
-            yield context.new_page()
+            yield browser
         finally:
-            context.close()
             browser.close()
+
+
+@contextmanager
+def browser_context(browser: Browser, **options: Any) -> Iterator[BrowserContext]:
+    context = browser.new_context(**{**PHONE, **options})
+    context.set_default_timeout(15_000)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@contextmanager
+def chromium_page(**options: Any) -> Iterator[Page]:
+    """One page in its own browser, phone-sized unless `options` say otherwise."""
+    with chromium() as browser, browser_context(browser, **options) as context:
+        yield context.new_page()

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_sync
 from tests.support.bot_server import BotServer
-from tests.support.browser import CHROMIUM, chromium_page
+from tests.support.browser import chromium_installed, chromium_page
 from tests.support.fake_llm import FakeLLM
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 StartBot = Callable[..., BotServer]
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(not chromium_installed(), reason="Debian's chromium is not installed")
 
 
 @pytest.fixture
@@ -83,4 +81,4 @@ def test_the_page_asks_for_an_api_key_and_uses_it(
     playwright_sync.expect(page.locator("#key-form")).to_be_hidden()
     page.fill("#question", "support hours?")
     page.click("#send")
-    playwright_sync.expect(page.locator(".message.bot").last).to_have_text("Nine to five.")
+    playwright_sync.expect(page.locator(".message.bot .text").last).to_have_text("Nine to five.")

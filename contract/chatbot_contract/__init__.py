@@ -1,9 +1,13 @@
 """The contract between the operator and the bot: names and paths both sides use.
 
+This package is what `chatbot_operator` and `chatbot_server` share: these names, and the git
+plumbing of the corpus (`corpus_git`, `corpus_errors`). It depends on neither side and on nothing
+outside the standard library (rules in pyproject.toml's [tool.importlinter], checked by
+`make lint`), so the operator's image needs none of the bot's code.
+
 The operator's builders render exactly these environment variables and mount points, and the
-bot's settings read exactly these. This module has no dependencies so that the operator can
-import it without pulling in the bot's stack; a contract test renders a Deployment with the
-operator and loads it with the bot's settings.
+bot's settings read exactly these; a contract test renders a Deployment with the operator and
+loads it with the bot's settings. Both sides import it as `import chatbot_contract as contract`.
 """
 
 from typing import Final
@@ -26,6 +30,18 @@ LLM_API_KEY_FILE_ENV: Final = "CHATBOT_LLM_API_KEY_FILE"
 LLM_API_KEY_DIR: Final = "/etc/chatbot/llm-api-key"
 LLM_API_KEY_FILE_NAME: Final = "apiKey"
 LLM_API_KEY_FILE: Final = f"{LLM_API_KEY_DIR}/{LLM_API_KEY_FILE_NAME}"
+
+# The keys of the fallback models (spec.llm.fallbacks), each one key of its Secret, mounted as the
+# file LLM_FALLBACK_KEYS_DIR/<n> (n: the fallback's position, from 0) by one projected volume, and
+# read again while the bot runs, as the primary's. Named in settings.json by each fallback's
+# api_key_file (a path, never a key).
+LLM_FALLBACK_KEYS_DIR: Final = "/etc/chatbot/llm-fallback-keys"
+
+
+def llm_fallback_key_file(position: int) -> str:
+    """Where the key of the fallback at this position (from 0) is mounted."""
+    return f"{LLM_FALLBACK_KEYS_DIR}/{position}"
+
 
 # Bearer keys accepted by the bot's JSON and OpenAI endpoints: every file in this directory
 # (a mounted Secret) holds one key. Unset or empty directory: no authentication.
