@@ -73,7 +73,7 @@ images: system-deps ## build chatbot-bot:dev and chatbot-operator:dev with a pri
 # --- end images ---
 
 # --- demo ---
-demo: venv tools ## local control plane + chart + operator + example bot you can chat with
+demo: venv tools ## local cluster + chart + operator + the example bot on real pods, port-forwarded to chat with
 	hack/demo.sh
 # --- end demo ---
 
