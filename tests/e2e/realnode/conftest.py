@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.cluster import (
+    CRD_NAME,
     EXAMPLE_FILE,
     RESTRICTED_LABELS,
     Cluster,
@@ -86,14 +87,22 @@ def print_namespace_on_failure(cluster: Cluster, namespace: str) -> None:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node_operator(cluster: Cluster, real_node: RealNode, node_images: NodeImages) -> Iterator[Release]:
-    """The chart from its image, in-cluster, as its own ServiceAccount."""
+    """The chart from its image, in-cluster, as its own ServiceAccount.
+
+    Package-scoped: this operator watches every namespace, so it is gone (and the CRD it brought
+    with it) before the kwok-based tests, which run their own operator, start."""
     namespace = restricted_node_namespace(cluster, real_node, "operator-real")
+    crd_existed = cluster.try_get("crd", CRD_NAME) is not None
     release = Release(cluster=cluster, name=unique_name("real"), namespace=namespace)
-    release.install(*node_images.helm_args)
+    # A CRD installed by another release cannot be adopted by this one: leave it to that release.
+    release.install(*node_images.helm_args, *(("--set", "crds.install=false") if crd_existed else ()))
     yield release
     cluster.helm("uninstall", release.name, "-n", namespace, "--wait", check=False)
+    if not crd_existed:
+        # Kept by the chart's policy on uninstall; removed so the next release installs its own.
+        cluster.kubectl("delete", "crd", CRD_NAME, "--ignore-not-found", timeout=120, check=False)
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
