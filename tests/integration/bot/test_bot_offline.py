@@ -69,7 +69,11 @@ def test_a_streamed_offline_answer_ends_with_done(start_bot: StartBot, corpus: P
     assert events[0] == {
         "type": "sources",
         "sources": [
-            {"path": "guides/install.md", "title": "Configuration", "score": events[0]["sources"][0]["score"]}
+            {
+                "path": "guides/install.md",
+                "title": "Installing Example > Configuration",
+                "score": events[0]["sources"][0]["score"],
+            }
         ],
     }
     assert "EXAMPLE_TOKEN" in events[1]["text"]
