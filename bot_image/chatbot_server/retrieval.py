@@ -27,7 +27,7 @@ from typing import cast
 import tantivy
 
 from chatbot_server.chunking import Chunk, read_chunks
-from chatbot_server.text import STOP_WORDS
+from chatbot_server.text import analyzer, terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +51,6 @@ _WRITER_HEAP_BYTES = 64_000_000
 _WRITER_THREADS = 0
 
 
-def _analyzer() -> tantivy.TextAnalyzer:
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
-
-
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # One BM25 field, the title written twice before the text: a title word counts double within
@@ -82,7 +70,7 @@ class CorpusIndex:
 
     def __init__(self) -> None:
         self._schema = _schema()
-        self._analyzer = _analyzer()
+        self._analyzer = analyzer()
         self._index = tantivy.Index(self._schema)
         self._index.register_tokenizer(_ANALYZER, self._analyzer)
         self._searcher = self._index.searcher()
@@ -123,15 +111,13 @@ class CorpusIndex:
         """The best `limit` passages for a question, best first; empty when nothing relevant matches."""
         if limit <= 0 or self.size == 0:
             return []
-        # A lone surrogate (JSON allows "\ud800") cannot cross into Rust, which takes only UTF-8.
-        text = query.encode("utf-8", "replace").decode("utf-8")
         # The same analyzer as the index: stop words dropped, words folded and stemmed.
-        terms = list(dict.fromkeys(self._analyzer.analyze(text)))[:_MAX_TERMS]
-        if not terms:
+        asked = list(dict.fromkeys(terms(query)))[:_MAX_TERMS]
+        if not asked:
             return []
-        rare = [term for term in terms if self._frequency(term) * 2 <= self.size]
+        rare = [term for term in asked if self._frequency(term) * 2 <= self.size]
         # Only common words: the rarest of them still finds something.
-        chosen = rare or [min(terms, key=self._frequency)]
+        chosen = rare or [min(asked, key=self._frequency)]
         clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "body", t)) for t in chosen]
         hits = self._searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False).hits
         passages = []
