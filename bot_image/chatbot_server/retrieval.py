@@ -59,9 +59,9 @@ def _schema() -> tantivy.Schema:
     # many times over (a passage's own words found it first 51% of the time, against 77% with FTS5).
     # Term frequencies without positions: BM25 needs the first, nothing here asks for phrases.
     builder.add_text_field("body", tokenizer_name=_ANALYZER, index_option="freq")
-    # What a search returns, stored as is and not indexed (a text field is always indexed).
-    for name in ("path", "title", "text"):
-        builder.add_bytes_field(name, stored=True)
+    # The chunk's position in CorpusIndex.chunks, where its path, title and text are kept once for
+    # keyword and semantic search alike.
+    builder.add_unsigned_field("id", stored=True)
     return builder.build()
 
 
@@ -79,21 +79,18 @@ class CorpusIndex:
         self.build_seconds = 0.0
         self._frequency = functools.lru_cache(maxsize=_FREQUENCY_CACHE)(self._count_chunks_with)
         self._paths: set[str] = set()
+        self.chunks: list[Chunk] = []
 
     def add(self, chunks: Iterable[Chunk]) -> None:
         started = time.perf_counter()
         writer = self._index.writer(heap_size=_WRITER_HEAP_BYTES, num_threads=_WRITER_THREADS)
         for chunk in chunks:
             self._paths.add(chunk.path)
-            self.size += 1
             writer.add_document(
-                tantivy.Document(
-                    body=f"{chunk.title}\n{chunk.title}\n{chunk.text}",
-                    path=chunk.path.encode(),
-                    title=chunk.title.encode(),
-                    text=chunk.text.encode(),
-                )
+                tantivy.Document(body=f"{chunk.title}\n{chunk.title}\n{chunk.text}", id=len(self.chunks))
             )
+            self.chunks.append(chunk)
+            self.size += 1
         writer.commit()
         writer.wait_merging_threads()
         _return_freed_memory()
@@ -109,6 +106,14 @@ class CorpusIndex:
 
     def search(self, query: str, limit: int) -> list[Passage]:
         """The best `limit` passages for a question, best first; empty when nothing relevant matches."""
+        return [self.passage(number, score) for number, score in self.search_ids(query, limit)]
+
+    def passage(self, number: int, score: float) -> Passage:
+        chunk = self.chunks[number]
+        return Passage(chunk.path, chunk.title, chunk.text, score)
+
+    def search_ids(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk number, BM25 score) of the best `limit` chunks, best first."""
         if limit <= 0 or self.size == 0:
             return []
         # The same analyzer as the index: stop words dropped, words folded and stemmed.
@@ -120,14 +125,9 @@ class CorpusIndex:
         chosen = rare or [min(asked, key=self._frequency)]
         clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "body", t)) for t in chosen]
         hits = self._searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False).hits
-        passages = []
-        for score, address in hits:
-            document = self._searcher.doc(address)
-            path, title, text = (
-                cast(bytes, document.get_first(name)).decode() for name in ("path", "title", "text")
-            )
-            passages.append(Passage(path, title, text, float(score)))
-        return passages
+        return [
+            (cast(int, self._searcher.doc(address).get_first("id")), float(score)) for score, address in hits
+        ]
 
 
 def _return_freed_memory() -> None:
