@@ -44,7 +44,7 @@ def _prepare(bot: Bot, request: ChatRequest) -> tuple[list[Turn], Lookup]:
         raise BotError(
             400, "The last message must be the user's question.", param="messages", code="no_question"
         )
-    return turns, bot.look_up(turns[-1][1])
+    return turns, bot.look_up(turns)
 
 
 async def answer(bot: Bot, upstream: Upstream | None, request: ChatRequest) -> ChatAnswer:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import onnxruntime
 from tokenizers import Tokenizer
 
+from chatbot_server import contract
 from chatbot_server.chunking import Chunk
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
 
 
 def default_model_dir() -> Path:
-    """Where the model is: $CHATBOT_EMBEDDING_MODEL_DIR, else the cache the fetch script fills."""
-    configured = os.environ.get("CHATBOT_EMBEDDING_MODEL_DIR")
+    """Where tests and benchmarks find the model: $CHATBOT_EMBEDDING_MODEL_DIR, else the fetch cache."""
+    configured = os.environ.get(contract.EMBEDDING_MODEL_DIR_ENV)
     if configured:
         return Path(configured)
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))

@@ -83,7 +83,7 @@ def _usage(bot: Bot, turns: list[Turn], text: str) -> dict[str, int]:
 async def complete(bot: Bot, upstream: Upstream | None, request: ChatCompletionRequest) -> bytes:
     """The JSON body of a chat completion."""
     turns = _prepare(bot, request)
-    lookup = bot.look_up(turns[-1][1])
+    lookup = bot.look_up(turns)
     if upstream is None:
         answer = bot.answer_offline(lookup)
         text = _offline_text(answer)
@@ -121,7 +121,7 @@ async def stream(bot: Bot, upstream: Upstream | None, request: ChatCompletionReq
     rather than a 200 stream that carries an error.
     """
     turns = _prepare(bot, request)
-    lookup = bot.look_up(turns[-1][1])
+    lookup = bot.look_up(turns)
     if upstream is None:
         return _stream_offline(bot, request, turns, bot.answer_offline(lookup))
     prompt = bot.build_prompt(turns, lookup)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import aiohttp
@@ -12,10 +13,12 @@ from openai import AsyncOpenAI
 from chatbot_server import llm_key
 from chatbot_server.answering import Bot
 from chatbot_server.auth import ApiKeys
+from chatbot_server.embeddings import load_embedder
 from chatbot_server.errors import BotError
 from chatbot_server.llm import Upstream, create_http_client, create_llm_client, create_session
 from chatbot_server.metrics import Metrics
 from chatbot_server.retrieval import build_index
+from chatbot_server.search import Searcher
 from chatbot_server.settings import Settings
 from chatbot_server.tokens import TokenCounter, load_encoding
 
@@ -32,6 +35,7 @@ class BotState:
     upstream: Upstream | None = None
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
+    embedding: asyncio.Task[None] | None = None  # the corpus's vectors, computed after readiness
 
     @classmethod
     def create(cls, settings: Settings) -> BotState:
@@ -97,10 +101,35 @@ class BotState:
             index.build_seconds,
             encoding.name,
         )
-        self.bot = Bot(settings, index, TokenCounter(encoding), self.metrics)
+        searcher = Searcher(index, settings.retrieval_mode)
+        self.bot = Bot(settings, searcher, TokenCounter(encoding), self.metrics)
         self.metrics.ready.set(1)
+        if settings.retrieval_mode != "keyword" and index.size:
+            # Readiness does not wait for the vectors: keyword search answers until they are ready.
+            self.embedding = asyncio.create_task(self.embed_corpus(searcher), name="embed-corpus")
+
+    async def embed_corpus(self, searcher: Searcher) -> None:
+        """Compute the chunks' vectors in a worker thread, then switch the searcher to its mode."""
+        started = time.perf_counter()
+        embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
+        if embedder is None:
+            return  # logged: keyword search only
+        vectors = await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+        searcher.attach_vectors(embedder, vectors)
+        seconds = time.perf_counter() - started
+        self.metrics.corpus_vectors.set(len(vectors))
+        self.metrics.corpus_embedding.set(seconds)
+        log.info(
+            "embedded %d chunks in %.1fs (%.1f chunks/s): %s search from now on",
+            len(vectors),
+            seconds,
+            len(vectors) / max(seconds, 1e-9),
+            searcher.mode,
+        )
 
     async def close(self) -> None:
+        if self.embedding is not None:
+            self.embedding.cancel()  # the worker thread ends with its batch; its result is dropped
         if self.client is not None:
             await self.client.close()
         if self.session is not None:

@@ -1,23 +1,18 @@
-"""The embedding model, fetched once into the cache by the same script the image build uses."""
+"""The embedding model and its embedder, once per test session."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.support.embedding_model import fetch_model
 
-from chatbot_server.embeddings import Embedder, default_model_dir
-
-ROOT = Path(__file__).resolve().parents[3]
+from chatbot_server.embeddings import Embedder
 
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    target = default_model_dir()
-    subprocess.run([sys.executable, str(ROOT / "hack" / "fetch-embedding-model.py"), str(target)], check=True)
-    return target
+    return fetch_model()
 
 
 @pytest.fixture(scope="session")
