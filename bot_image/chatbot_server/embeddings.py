@@ -25,6 +25,7 @@ from tokenizers import Tokenizer
 
 from chatbot_server import contract
 from chatbot_server.chunking import Chunk
+from chatbot_server.retrieval import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,9 @@ Vectors = npt.NDArray[np.float32]
 
 DIMENSIONS = 384
 MAX_TOKENS = 256
-# Texts embedded together: sorted by length first, so a batch pads little.
-BATCH = 32
+# Texts embedded together, sorted by length first so that a batch pads little. Small: a batch's
+# attention tensors grow with its size, and 8 was as fast as 32 here (docs/benchmarks.md).
+BATCH = 8
 MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
 
 
@@ -55,6 +57,11 @@ class Embedder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # warnings about unused initializers are noise here
+        # No memory arena: with it, the process kept the peak of the corpus's embedding, +530 MiB
+        # for this repository's docs; without it (and with freed memory returned after the corpus,
+        # embed_chunks) the model and the vectors add under 70 MiB (benchmarks/semantic_cost.py).
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         self.session = onnxruntime.InferenceSession(
             str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
@@ -85,6 +92,7 @@ class Embedder:
         for start in range(0, len(order), BATCH):
             batch = order[start : start + BATCH]
             vectors[batch] = self.embed([texts[i] for i in batch])
+        return_freed_memory()
         return vectors
 
 

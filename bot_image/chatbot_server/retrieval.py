@@ -93,7 +93,7 @@ class CorpusIndex:
             self.size += 1
         writer.commit()
         writer.wait_merging_threads()
-        _return_freed_memory()
+        return_freed_memory()
         self._index.reload()
         self._searcher = self._index.searcher()
         self._frequency.cache_clear()
@@ -130,7 +130,7 @@ class CorpusIndex:
         ]
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Give the indexing threads' freed buffers back to the OS.
 
     glibc keeps what a thread's malloc arena freed: without this, the process's resident memory
