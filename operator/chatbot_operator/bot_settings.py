@@ -50,6 +50,8 @@ def render_bot_settings(name: str, spec: Mapping[str, Any], system_prompt: str) 
             settings[field] = llm[spec_key]
     if "topK" in spec.get("retrieval", {}):
         settings["retrieval_top_k"] = spec["retrieval"]["topK"]
+    if "mode" in spec.get("retrieval", {}):
+        settings["retrieval_mode"] = spec["retrieval"]["mode"]
     if spec.get("faq"):
         settings["faq"] = [{"question": item["question"], "answer": item["answer"]} for item in spec["faq"]]
     return settings
