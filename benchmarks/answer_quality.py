@@ -72,6 +72,8 @@ def run_system(system: str, corpus: Path, questions: list[Question], python_path
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
         json.dump({"system": system, "corpus": str(corpus), "questions": [q.text for q in questions]}, spec)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(python_path), str(ROOT)])}
+    # As the bot sets it (chatbot_server/__init__.py), before this worker's own imports load NumPy.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     command = [sys.executable, "-m", "benchmarks.answer_quality_worker", spec.name]
     if system != "before":
         command.append("--today")

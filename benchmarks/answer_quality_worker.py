@@ -23,7 +23,14 @@ if TYPE_CHECKING or "--today" in sys.argv:  # the baseline's package has none of
 
     from benchmarks.quality_corpus import CACHE_DIR
     from chatbot_server.chunking import Chunk
-    from chatbot_server.embeddings import Embedder, Vectors, chunk_text, default_model_dir, load_embedder
+    from chatbot_server.embeddings import (
+        MAX_TOKENS,
+        Embedder,
+        Vectors,
+        chunk_text,
+        default_model_dir,
+        load_embedder,
+    )
     from chatbot_server.search import MODES, Mode, Searcher
 
 PASSAGES = 40
@@ -70,6 +77,7 @@ def cached_vectors(embedder: Embedder, chunks: list[Chunk]) -> tuple[Vectors, fl
     Returns the seconds they took, or None when they came from the cache.
     """
     digest = hashlib.sha256((default_model_dir() / "model.onnx").read_bytes())
+    digest.update(f"{MAX_TOKENS}".encode())
     for chunk in chunks:
         digest.update(chunk_text(chunk).encode())
         digest.update(b"\0")

@@ -117,3 +117,18 @@ def test_the_answer_quality_benchmark_scores_every_mode_against_the_baseline(tmp
         > systems.get("before", {"unanswerable_fallback": 0})["unanswerable_fallback"]
     )
     assert systems["hybrid"]["embedding_seconds"] is None or systems["hybrid"]["embedding_seconds"] > 0
+
+
+def test_the_semantic_cost_benchmark_reports_memory_throughput_and_latency(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(ROOT / "hack" / "fetch-embedding-model.py")], check=True)
+    out = tmp_path / "semantic-cost.json"
+    printed = run_benchmark("benchmarks.semantic_cost", "--smoke", "--out", str(out), timeout=300)
+    assert "added by the model (MiB)" in printed
+    result = json.loads(out.read_text())
+    assert result["memory"]["hybrid"]["rss_mib"] > result["memory"]["keyword"]["rss_mib"]
+    assert result["throughput"]["chunks_per_second"] > 0
+    assert result["throughput"]["model_gmacs_per_second"] > 0
+    latency = result["latency"]
+    assert latency["chunks"] == 1000
+    assert 0 < latency["keyword"]["p50_ms"] <= latency["keyword"]["p99_ms"]
+    assert 0 < latency["hybrid"]["p50_ms"] <= latency["hybrid"]["p99_ms"]
