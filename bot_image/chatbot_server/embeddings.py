@@ -33,9 +33,6 @@ Vectors = npt.NDArray[np.float32]
 
 DIMENSIONS = 384
 MAX_TOKENS = 256
-# Texts embedded together, sorted by length first so that a batch pads little. Small: a batch's
-# attention tensors grow with its size, and 8 was as fast as 32 here (docs/benchmarks.md).
-BATCH = 8
 MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
 
 
@@ -85,13 +82,15 @@ class Embedder:
         return vectors
 
     def embed_chunks(self, chunks: Sequence[Chunk]) -> Vectors:
-        """A vector per chunk, of its heading path and text, in the chunks' order."""
-        texts = [chunk_text(chunk) for chunk in chunks]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        for start in range(0, len(order), BATCH):
-            batch = order[start : start + BATCH]
-            vectors[batch] = self.embed([texts[i] for i in batch])
+        """A vector per chunk, of its heading path and text, in the chunks' order.
+
+        One chunk at a time: the int8 model quantizes its activations with one scale per call, so a
+        chunk embedded in a batch got a vector that depended on its neighbours (by up to 0.018), and
+        batches of 8 took twice the CPU time of single chunks (padding; docs/benchmarks.md).
+        """
+        vectors = np.zeros((len(chunks), DIMENSIONS), dtype=np.float32)
+        for number, chunk in enumerate(chunks):
+            vectors[number] = self.embed([chunk_text(chunk)])[0]
         return_freed_memory()
         return vectors
 
