@@ -77,7 +77,8 @@ def cached_vectors(embedder: Embedder, chunks: list[Chunk]) -> tuple[Vectors, fl
     Returns the seconds they took, or None when they came from the cache.
     """
     digest = hashlib.sha256((default_model_dir() / "model.onnx").read_bytes())
-    digest.update(f"{MAX_TOKENS}".encode())
+    # What else decides a vector: the length cut, and one chunk per model call (embed_chunks).
+    digest.update(f"{MAX_TOKENS} tokens, one chunk per call".encode())
     for chunk in chunks:
         digest.update(chunk_text(chunk).encode())
         digest.update(b"\0")

@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{args.chunks} chunks: hybrid p50 / p99 (ms)",
                     f"{latency['hybrid']['p50_ms']:.2f} / {latency['hybrid']['p99_ms']:.2f}",
                 ),
+                (f"{args.chunks} chunks: hybrid CPU time p50 (ms)", latency["hybrid"]["cpu_p50_ms"]),
             ],
         )
     )
