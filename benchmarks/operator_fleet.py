@@ -16,14 +16,9 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from chatbot_operator.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
-from chatbot_operator.bot_settings import compute_settings_hash, render_bot_settings, serialize_settings
-from chatbot_operator.builders import (
-    Owner,
-    build_config_map,
-    build_deployment,
-    build_service,
-    stamp_applied_hash,
-)
+from chatbot_operator.builders import Owner, stamp_applied_hash
+from chatbot_operator.observations import SettingsInputs
+from chatbot_operator.plan import build_children, plan_settings
 
 SYSTEM_PROMPT = "You answer questions about the operator benchmark."
 # A watch is re-opened this often, so stop() is noticed promptly.
@@ -50,16 +45,11 @@ def build_direct_children(chatbot: Mapping[str, Any], image: str) -> list[dict[s
     owner reference (there is no ChatBot to own them)."""
     metadata, spec = chatbot["metadata"], chatbot["spec"]
     owner = Owner(metadata["name"], metadata["namespace"], uid="")
-    # As the reconciler computes them for a ChatBot with an inline prompt and no Secrets.
-    settings_json = serialize_settings(render_bot_settings(owner.name, spec, spec["systemPrompt"]))
-    settings_hash = compute_settings_hash(settings_json, "", "", "")
-    children = [
-        build_config_map(owner, settings_json),
-        build_service(owner, spec),
-        build_deployment(
-            owner, spec, image=image, settings_hash=settings_hash, corpus_commit=None, llm_key=None
-        ),
-    ]
+    # The operator's own plan for a ChatBot with an inline prompt and no Secrets.
+    settings = plan_settings(owner, spec, SettingsInputs(spec["systemPrompt"], llm_key=None))
+    children = list(
+        build_children(owner, spec, settings, None, bot_image=image, network_policy=None).values()
+    )
     for child in children:
         del child["metadata"]["ownerReferences"]
         stamp_applied_hash(child)

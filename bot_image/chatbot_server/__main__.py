@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from chatbot_server import contract
+import chatbot_contract as contract
 from chatbot_server.app import create_app
 from chatbot_server.settings import SettingsError, load_settings
 

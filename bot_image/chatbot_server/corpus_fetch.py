@@ -2,7 +2,7 @@
 
     python -m chatbot_server.corpus_fetch
 
-Settings come from the environment the operator renders (names in `chatbot_server.contract`).
+Settings come from the environment the operator renders (names in `chatbot_contract`).
 The fetch is shallow (`--depth 1` of exactly that commit), partial where the server allows it
 (`--filter=blob:none` with a sparse checkout of the configured paths, so only their blobs are
 downloaded), bounded in size and time, and leaves only the corpus files in the destination: no
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from chatbot_server import contract
-from chatbot_server.corpus_errors import (
+import chatbot_contract as contract
+from chatbot_contract.corpus_errors import (
     CORPUS_TOO_LARGE,
     GIT_FAILED,
     NETWORK_TIMEOUT,
@@ -32,7 +32,7 @@ from chatbot_server.corpus_errors import (
     failure,
     redact,
 )
-from chatbot_server.corpus_git import (
+from chatbot_contract.corpus_git import (
     GitCredentials,
     GitTimeout,
     GitTooLarge,

@@ -23,7 +23,7 @@ import numpy.typing as npt
 import onnxruntime
 from tokenizers import Tokenizer
 
-from chatbot_server import contract
+import chatbot_contract as contract
 from chatbot_server.chunking import Chunk
 from chatbot_server.retrieval import return_freed_memory
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,22 @@ def read_key_file(path: Path) -> str:
     return key
 
 
-async def watch_key_file(path: Path, key: str, use: Callable[[str], None], interval: float) -> None:
-    """Every `interval` seconds, read the key again and pass a changed one to `use`.
+async def watch_key_file(
+    path: Path,
+    key: str,
+    use: Callable[[str], None],
+    interval: float,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Every `interval` seconds (`sleep`), read the key again and pass a changed one to `use`.
 
     A file that cannot be used (removed, emptied) leaves the key in use as it is: the Secret may be
     mid-update, and an old key that still works is better than none. The problem is logged once.
     """
     problem: str | None = None
     while True:
-        await asyncio.sleep(interval)
+        await sleep(interval)
         try:
             current = read_key_file(path)
         except KeyFileError as error:

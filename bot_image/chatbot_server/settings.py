@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from chatbot_server import contract
+import chatbot_contract as contract
 from chatbot_server.llm_key import read_key_file
 
 LlmProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]

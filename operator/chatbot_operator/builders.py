@@ -5,15 +5,17 @@ with server-side apply, so each manifest holds exactly the fields the operator o
 """
 
 import base64
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatbot_operator import corpus, naming
+import chatbot_contract as contract
+from chatbot_operator import corpus, naming, spec_fields
 from chatbot_operator.api import API_VERSION, KIND
 from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
 from chatbot_operator.network_policy import BotNetworkPolicy, EgressRule
-from chatbot_server import contract
+from chatbot_operator.spec_fields import SecretKeyRef
 
 CORPUS_VOLUME = "corpus"
 CONFIG_VOLUME = "config"
@@ -21,10 +23,11 @@ TMP_VOLUME = "tmp"
 API_KEYS_VOLUME = "api-keys"
 LLM_KEY_VOLUME = "llm-api-key"
 BOT_CONTAINER = "bot"
+CORPUS_CREDENTIALS_VOLUME = "corpus-credentials"
+CORPUS_TMP_VOLUME = "corpus-tmp"
+CORPUS_FETCH_COMMAND = ("python", "-m", "chatbot_server.corpus_fetch")
+CORPUS_FETCH_TIMEOUT_SECONDS = 300
 MIB = 1024 * 1024
-
-# Used when spec.resources is unset: small, but enough for the index of a mid-sized corpus.
-DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,6 @@ class Owner:
     name: str
     namespace: str
     uid: str
-
-
-@dataclass(frozen=True)
-class SecretKeyRef:
-    name: str
-    key: str
 
 
 def build_owner_reference(owner: Owner) -> dict[str, Any]:
@@ -54,7 +51,8 @@ def build_owner_reference(owner: Owner) -> dict[str, Any]:
     }
 
 
-def _build_metadata(owner: Owner, name: str) -> dict[str, Any]:
+def build_metadata(owner: Owner, name: str) -> dict[str, Any]:
+    """A child's name, namespace, labels and owner reference."""
     return {
         "name": name,
         "namespace": owner.namespace,
@@ -67,7 +65,7 @@ def build_config_map(owner: Owner, settings_json: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _build_metadata(owner, naming.config_map_name(owner.name)),
+        "metadata": build_metadata(owner, naming.config_map_name(owner.name)),
         "data": {contract.CONFIG_FILE_KEY: settings_json},
     }
 
@@ -78,25 +76,24 @@ def build_secret(owner: Owner, secrets: Mapping[str, str]) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": _build_metadata(owner, naming.secret_name(owner.name)),
+        "metadata": build_metadata(owner, naming.secret_name(owner.name)),
         # `data`, not `stringData`: the API server returns `data`, so drift checks compare like with like.
         "data": {key: base64.b64encode(value.encode()).decode() for key, value in sorted(secrets.items())},
     }
 
 
 def build_service(owner: Owner, spec: Mapping[str, Any]) -> dict[str, Any]:
-    service = spec.get("service", {})
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _build_metadata(owner, naming.service_name(owner.name)),
+        "metadata": build_metadata(owner, naming.service_name(owner.name)),
         "spec": {
-            "type": service.get("type", "ClusterIP"),
+            "type": spec_fields.service_type(spec),
             "selector": naming.selector_labels(owner.name),
             "ports": [
                 {
                     "name": contract.PORT_NAME,
-                    "port": service.get("port", 80),
+                    "port": spec_fields.service_port(spec),
                     "targetPort": contract.PORT_NAME,
                     "protocol": "TCP",
                 }
@@ -105,18 +102,13 @@ def build_service(owner: Owner, spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def service_endpoint(owner: Owner, spec: Mapping[str, Any]) -> str:
-    port = spec.get("service", {}).get("port", 80)
-    return f"http://{naming.service_name(owner.name)}.{owner.namespace}.svc:{port}"
-
-
 def _build_bot_env(spec: Mapping[str, Any], llm_key: SecretKeyRef | None) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": contract.CONFIG_FILE_ENV, "value": contract.CONFIG_FILE},
         {"name": contract.CORPUS_DIR_ENV, "value": contract.CORPUS_DIR},
         {"name": contract.PORT_ENV, "value": str(contract.PORT)},
     ]
-    if "apiKeysSecretRef" in spec.get("auth", {}):
+    if spec_fields.api_keys_secret_name(spec):
         env.append({"name": contract.API_KEYS_DIR_ENV, "value": contract.API_KEYS_DIR})
     if llm_key is not None:
         env.append({"name": contract.LLM_API_KEY_FILE_ENV, "value": contract.LLM_API_KEY_FILE})
@@ -140,7 +132,7 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
         {"name": CORPUS_VOLUME, "mountPath": contract.CORPUS_DIR, "readOnly": True},
         {"name": TMP_VOLUME, "mountPath": contract.TMP_DIR},
     ]
-    if "apiKeysSecretRef" in spec.get("auth", {}):
+    if spec_fields.api_keys_secret_name(spec):
         mounts.append({"name": API_KEYS_VOLUME, "mountPath": contract.API_KEYS_DIR, "readOnly": True})
     if llm_key is not None:
         mounts.append({"name": LLM_KEY_VOLUME, "mountPath": contract.LLM_API_KEY_DIR, "readOnly": True})
@@ -150,7 +142,7 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
         "ports": [{"name": contract.PORT_NAME, "containerPort": contract.PORT, "protocol": "TCP"}],
         "env": _build_bot_env(spec, llm_key),
         "volumeMounts": mounts,
-        "resources": spec.get("resources") or DEFAULT_RESOURCES,
+        "resources": spec.get("resources") or spec_fields.RESOURCES,
         "securityContext": _build_security_context(),
         "livenessProbe": {
             "httpGet": {"path": contract.LIVENESS_PATH, "port": contract.PORT_NAME},
@@ -176,7 +168,7 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
 def _build_volumes(
     spec: Mapping[str, Any], owner: Owner, llm_key: SecretKeyRef | None
 ) -> list[dict[str, Any]]:
-    max_size_mib = spec.get("corpus", {}).get("maxSizeMiB", 100)
+    max_size_mib = spec_fields.corpus_max_size_mib(spec.get("corpus", {}))
     volumes: list[dict[str, Any]] = [
         {"name": CONFIG_VOLUME, "configMap": {"name": naming.config_map_name(owner.name)}},
         # Room for the fetched files plus git's download during the fetch, and a margin so the
@@ -184,14 +176,83 @@ def _build_volumes(
         {"name": CORPUS_VOLUME, "emptyDir": {"sizeLimit": f"{max_size_mib * 2 + 16}Mi"}},
         {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
     ]
-    api_keys = spec.get("auth", {}).get("apiKeysSecretRef")
+    api_keys = spec_fields.api_keys_secret_name(spec)
     if api_keys:
-        volumes.append({"name": API_KEYS_VOLUME, "secret": {"secretName": api_keys["name"]}})
+        volumes.append({"name": API_KEYS_VOLUME, "secret": {"secretName": api_keys}})
     if llm_key is not None:
         # Only the key's own entry, under the file name the bot reads; not a subPath mount, which
         # the kubelet would never update after a rotation.
         item = {"key": llm_key.key, "path": contract.LLM_API_KEY_FILE_NAME}
         volumes.append({"name": LLM_KEY_VOLUME, "secret": {"secretName": llm_key.name, "items": [item]}})
+    return volumes
+
+
+def build_corpus_init_container(
+    *,
+    image: str,
+    repo: str,
+    commit: str,
+    paths: Sequence[str],
+    max_size_bytes: int,
+    credentials_secret_name: str | None,
+    fetch_timeout_seconds: int = CORPUS_FETCH_TIMEOUT_SECONDS,
+) -> dict[str, Any]:
+    """The init container that fetches `commit` of `repo` into the `corpus` volume.
+
+    It runs the bot image (which ships git) so each pod needs one image, and the fetch code is
+    versioned with the bot that reads its output.
+    """
+    env = [
+        {"name": contract.CORPUS_REPO_ENV, "value": repo},
+        {"name": contract.CORPUS_COMMIT_ENV, "value": commit},
+        {"name": contract.CORPUS_PATHS_ENV, "value": json.dumps(list(paths))},
+        {"name": contract.CORPUS_DIR_ENV, "value": contract.CORPUS_DIR},
+        {"name": contract.CORPUS_MAX_SIZE_ENV, "value": str(max_size_bytes)},
+        {"name": contract.CORPUS_FETCH_TIMEOUT_ENV, "value": str(fetch_timeout_seconds)},
+        {"name": contract.CORPUS_TERMINATION_LOG_ENV, "value": contract.TERMINATION_LOG},
+        {"name": "TMPDIR", "value": contract.TMP_DIR},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": CORPUS_VOLUME, "mountPath": contract.CORPUS_DIR},
+        {"name": CORPUS_TMP_VOLUME, "mountPath": contract.TMP_DIR},
+    ]
+    if credentials_secret_name:
+        env.append({"name": contract.CORPUS_CREDENTIALS_DIR_ENV, "value": contract.CORPUS_CREDENTIALS_DIR})
+        mounts.append(
+            {
+                "name": CORPUS_CREDENTIALS_VOLUME,
+                "mountPath": contract.CORPUS_CREDENTIALS_DIR,
+                "readOnly": True,
+            }
+        )
+    return {
+        "name": corpus.INIT_CONTAINER,
+        "image": image,
+        "command": list(CORPUS_FETCH_COMMAND),
+        "env": env,
+        "volumeMounts": mounts,
+        "terminationMessagePath": contract.TERMINATION_LOG,
+        # If the command dies before writing its message, the tail of its log (which never holds
+        # a secret) says why.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": _build_security_context(),
+    }
+
+
+def build_corpus_volumes(credentials_secret_name: str | None) -> list[dict[str, Any]]:
+    """The volumes the init container needs besides the shared `corpus` emptyDir."""
+    volumes: list[dict[str, Any]] = [
+        # In memory: a private SSH key copied here for ssh never reaches the node's disk.
+        {"name": CORPUS_TMP_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+    ]
+    if credentials_secret_name:
+        volumes.append(
+            {
+                "name": CORPUS_CREDENTIALS_VOLUME,
+                "secret": {"secretName": credentials_secret_name, "defaultMode": 0o400},
+            }
+        )
     return volumes
 
 
@@ -213,18 +274,18 @@ def build_deployment(
         if corpus_commit is None:
             raise ValueError("a ChatBot with a corpus needs a resolved commit to build its Deployment")
         pod_annotations[naming.ANNOTATION_CORPUS_COMMIT] = corpus_commit
-        credentials = corpus_spec.get("credentialsSecretRef", {}).get("name")
+        credentials = spec_fields.corpus_credentials_secret(corpus_spec)
         init_containers.append(
-            corpus.build_corpus_init_container(
+            build_corpus_init_container(
                 image=image,
                 repo=corpus_spec["repo"],
                 commit=corpus_commit,
                 paths=corpus_spec.get("paths", []),
-                max_size_bytes=corpus_spec.get("maxSizeMiB", 100) * MIB,
+                max_size_bytes=spec_fields.corpus_max_size_mib(corpus_spec) * MIB,
                 credentials_secret_name=credentials,
             )
         )
-        volumes.extend(corpus.build_corpus_volumes(credentials))
+        volumes.extend(build_corpus_volumes(credentials))
 
     pod_spec: dict[str, Any] = {
         # The bot never talks to the Kubernetes API.
@@ -261,7 +322,7 @@ def build_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _build_metadata(owner, naming.deployment_name(owner.name)),
+        "metadata": build_metadata(owner, naming.deployment_name(owner.name)),
         "spec": deployment_spec,
     }
 
@@ -304,7 +365,7 @@ def build_network_policy(owner: Owner, policy: BotNetworkPolicy) -> dict[str, An
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _build_metadata(owner, naming.network_policy_name(owner.name)),
+        "metadata": build_metadata(owner, naming.network_policy_name(owner.name)),
         "spec": {
             "podSelector": {"matchLabels": naming.selector_labels(owner.name)},
             "policyTypes": ["Ingress", "Egress"],

@@ -1,23 +1,21 @@
-"""The corpus, operator side: resolve a ref to a commit, build the init container that fetches it,
-decide when to look again, and read a failed fetch back from a pod.
+"""The corpus, operator side: resolve a ref to a commit, decide when to look again, and read a
+failed fetch back from a pod (the init container that fetches it is built in `builders`).
 
 Pure functions except `resolve_corpus_commit`, which runs `git ls-remote`. The git plumbing
 (credentials, timeouts, failure reasons) is shared with the init container's fetch command in
-`chatbot_server.corpus_git` and `chatbot_server.corpus_errors`; `CorpusError` and `GitCredentials`
+`chatbot_contract.corpus_git` and `chatbot_contract.corpus_errors`; `CorpusError` and `GitCredentials`
 are re-exported from there so
 both sides name a failure the same way.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
-from chatbot_server import contract
-from chatbot_server.corpus_errors import (
+from chatbot_contract.corpus_errors import (
     AUTHENTICATION_FAILED,
     CORPUS_TOO_LARGE,
     GIT_FAILED,
@@ -32,13 +30,15 @@ from chatbot_server.corpus_errors import (
     classify_git_failure,
     failure,
 )
-from chatbot_server.corpus_git import (
+from chatbot_contract.corpus_git import (
     GitCredentials,
     GitTimeout,
     git_environment,
     run_git,
     validate_repo_url,
 )
+from chatbot_operator import spec_fields
+from chatbot_operator.durations import parse_duration
 
 __all__ = [
     "AUTHENTICATION_FAILED",
@@ -54,28 +54,20 @@ __all__ = [
     "REPOSITORY_UNREACHABLE",
     "CorpusError",
     "GitCredentials",
-    "build_corpus_init_container",
-    "build_corpus_volumes",
+    "corpus_due",
     "corpus_failure_from_pod",
     "corpus_refresh_due",
     "is_commit_sha",
-    "parse_duration",
     "resolve_corpus_commit",
 ]
 
+# The init container that fetches the corpus (built by chatbot_operator.builders).
 INIT_CONTAINER: Final = "corpus"
-CORPUS_VOLUME: Final = "corpus"  # the emptyDir shared with the bot, declared by the Deployment builder
-CREDENTIALS_VOLUME: Final = "corpus-credentials"
-TMP_VOLUME: Final = "corpus-tmp"
-FETCH_COMMAND: Final = ("python", "-m", "chatbot_server.corpus_fetch")
-DEFAULT_FETCH_TIMEOUT_SECONDS: Final = 300
 # A fetch that failed without saying why (killed, out of memory).
 FETCH_FAILED: Final = "CorpusFetchFailed"
 
 _COMMIT_SHA = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 _ABBREVIATED_SHA = re.compile(r"^[0-9a-fA-F]{7,39}$")
-_DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
-_DURATION_UNITS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TERMINATION_MESSAGE = re.compile(r"^(?P<reason>[A-Z][A-Za-z0-9]+): (?P<message>.+)$", re.DOTALL)
 
 
@@ -136,84 +128,16 @@ def _ref_candidates(ref: str) -> list[str]:
     return [f"refs/heads/{ref}", f"refs/tags/{ref}"]
 
 
-def build_corpus_init_container(
-    *,
-    image: str,
-    repo: str,
-    commit: str,
-    paths: Sequence[str],
-    max_size_bytes: int,
-    credentials_secret_name: str | None,
-    fetch_timeout_seconds: int = DEFAULT_FETCH_TIMEOUT_SECONDS,
-) -> dict[str, Any]:
-    """The init container that fetches `commit` of `repo` into the `corpus` volume.
-
-    It runs the bot image (which ships git) so each pod needs one image, and the fetch code is
-    versioned with the bot that reads its output.
-    """
-    env = [
-        {"name": contract.CORPUS_REPO_ENV, "value": repo},
-        {"name": contract.CORPUS_COMMIT_ENV, "value": commit},
-        {"name": contract.CORPUS_PATHS_ENV, "value": json.dumps(list(paths))},
-        {"name": contract.CORPUS_DIR_ENV, "value": contract.CORPUS_DIR},
-        {"name": contract.CORPUS_MAX_SIZE_ENV, "value": str(max_size_bytes)},
-        {"name": contract.CORPUS_FETCH_TIMEOUT_ENV, "value": str(fetch_timeout_seconds)},
-        {"name": contract.CORPUS_TERMINATION_LOG_ENV, "value": contract.TERMINATION_LOG},
-        {"name": "TMPDIR", "value": contract.TMP_DIR},
-    ]
-    mounts: list[dict[str, Any]] = [
-        {"name": CORPUS_VOLUME, "mountPath": contract.CORPUS_DIR},
-        {"name": TMP_VOLUME, "mountPath": contract.TMP_DIR},
-    ]
-    if credentials_secret_name:
-        env.append({"name": contract.CORPUS_CREDENTIALS_DIR_ENV, "value": contract.CORPUS_CREDENTIALS_DIR})
-        mounts.append(
-            {"name": CREDENTIALS_VOLUME, "mountPath": contract.CORPUS_CREDENTIALS_DIR, "readOnly": True}
-        )
-    return {
-        "name": INIT_CONTAINER,
-        "image": image,
-        "command": list(FETCH_COMMAND),
-        "env": env,
-        "volumeMounts": mounts,
-        "terminationMessagePath": contract.TERMINATION_LOG,
-        # If the command dies before writing its message, the tail of its log (which never holds
-        # a secret) says why.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
-
-
-def build_corpus_volumes(credentials_secret_name: str | None) -> list[dict[str, Any]]:
-    """The volumes the init container needs besides the shared `corpus` emptyDir."""
-    volumes: list[dict[str, Any]] = [
-        # In memory: a private SSH key copied here for ssh never reaches the node's disk.
-        {"name": TMP_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
-    ]
-    if credentials_secret_name:
-        volumes.append(
-            {
-                "name": CREDENTIALS_VOLUME,
-                "secret": {"secretName": credentials_secret_name, "defaultMode": 0o400},
-            }
-        )
-    return volumes
-
-
-def parse_duration(text: str) -> timedelta:
-    """`30s`, `10m`, `1h`, `1h30m` (units ms, s, m, h, d) as a timedelta; ValueError otherwise."""
-    compact = text.strip()
-    if not compact or _DURATION.sub("", compact):
-        raise ValueError(f"{text!r} is not a duration like 30s, 10m, 1h or 1h30m")
-    seconds = sum(int(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION.findall(compact))
-    return timedelta(seconds=seconds)
+def corpus_due(corpus_spec: Mapping[str, Any], seen: Mapping[str, Any], now: datetime) -> bool:
+    """Whether spec.corpus' ref must be resolved now, given what status.corpus (`seen`) says."""
+    ref = spec_fields.corpus_ref(corpus_spec)
+    if seen.get("repo") != corpus_spec["repo"] or seen.get("ref") != ref or not seen.get("commit"):
+        return True
+    if is_commit_sha(ref):
+        return False  # a pinned commit never moves
+    return corpus_refresh_due(
+        seen.get("checkedAt"), corpus_spec.get("refreshInterval", spec_fields.CORPUS_REFRESH_INTERVAL), now
+    )
 
 
 def corpus_refresh_due(checked_at: str | None, refresh_interval: str, now: datetime) -> bool:
@@ -226,7 +150,7 @@ def corpus_refresh_due(checked_at: str | None, refresh_interval: str, now: datet
         return True
     if (last.tzinfo is None) != (now.tzinfo is None):
         return True
-    return now - last >= parse_duration(refresh_interval)
+    return now - last >= parse_duration(refresh_interval, "spec.corpus.refreshInterval")
 
 
 def corpus_failure_from_pod(pod: Mapping[str, Any]) -> CorpusError | None:

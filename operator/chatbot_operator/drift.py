@@ -6,33 +6,20 @@ contained in actual", not equality. Together with the applied-hash annotation (p
 manifest), this also notices fields we stopped setting.
 """
 
-import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$")
-_SUFFIXES = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
-}  # fmt: skip
+from kubernetes.utils import parse_quantity
 
 
-def parse_quantity(value: str) -> Decimal | None:
+def quantity_value(value: str | int) -> Decimal | None:
     """A Kubernetes quantity's value ("500m" -> 0.5, "1Gi" -> 1073741824), or None if it is not one."""
-    match = _QUANTITY.match(value)
-    if not match:
-        return None
-    number, suffix = match.group(1), match.group(2) or ""
     try:
-        if suffix[:1] in ("e", "E"):
-            return Decimal(number + suffix)
-        return Decimal(number) * _SUFFIXES[suffix]
-    except InvalidOperation:
+        parsed: Decimal = parse_quantity(value)
+    except ValueError:
         return None
+    return parsed if parsed.is_finite() else None
 
 
 def _scalars_equal(desired: Any, actual: Any) -> bool:
@@ -40,7 +27,7 @@ def _scalars_equal(desired: Any, actual: Any) -> bool:
         return True
     # The API server canonicalises quantities ("1000m" comes back as "1").
     if isinstance(desired, str | int) and isinstance(actual, str | int):
-        left, right = parse_quantity(str(desired)), parse_quantity(str(actual))
+        left, right = quantity_value(desired), quantity_value(actual)
         return left is not None and left == right
     return False
 

@@ -18,6 +18,7 @@ from chatbot_operator.config import OperatorSettings
 from chatbot_operator.kube import KubeClient, KubeError
 from chatbot_operator.metrics import RECONCILE_SECONDS, RECONCILES
 from chatbot_operator.reconcile import Reconciler
+from chatbot_operator.refresh import ChatBotCache, refresh_due_chatbots, snapshot
 
 MANAGED_SELECTOR = f"{naming.LABEL_MANAGED_BY}={FIELD_MANAGER}"
 CHILD_RESOURCES = (
@@ -52,27 +53,6 @@ def _reconcile(reconciler: Reconciler, body: Mapping[str, Any], *, new: bool = F
         raise
 
 
-# The latest snapshot of every watched ChatBot, by (namespace, name).
-ChatBotCache = dict[tuple[str, str], dict[str, Any]]
-
-
-async def refresh_due_chatbots(reconciler: Reconciler, chatbots: ChatBotCache, interval: float) -> None:
-    """Every `interval` seconds, reconcile the ChatBots whose corpus or settings refresh is due.
-
-    The due-check reads only the in-memory snapshots, so an idle fleet costs no API calls.
-    """
-    while True:
-        await asyncio.sleep(interval)
-        for key, body in list(chatbots.items()):
-            if body["metadata"].get("deletionTimestamp") or not reconciler.refresh_is_due(body):
-                continue
-            try:
-                await asyncio.to_thread(reconciler.reconcile_latest, *key)
-            except Exception:
-                # The next round retries; one broken ChatBot must not stop the others' refresh.
-                logger.exception("Refreshing ChatBot %s/%s failed", *key)
-
-
 def _corpus_failed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> bool:
     """Whether a pod event reports a failed corpus init container.
 
@@ -80,31 +60,6 @@ def _corpus_failed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> bool:
     a large fleet then cost no worker thread, no handler run and no log line (docs/benchmarks.md).
     """
     return event["type"] != "DELETED" and corpus.corpus_failure_from_pod(body) is not None
-
-
-# What the refresh loop's due-check (Reconciler.refresh_is_due) and the child watchers read.
-SNAPSHOT_METADATA = ("name", "namespace", "uid", "generation", "deletionTimestamp")
-SNAPSHOT_SPEC = ("corpus", "systemPromptFrom", "appConfiguration")
-
-
-def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The few fields of a ChatBot that are read between its events, kept for every ChatBot.
-
-    Not the whole body: its managedFields, conditions, Kopf's diff-base and a long prompt or FAQ are
-    most of its size, and they would stay in memory for every ChatBot of the fleet. Reconciles
-    read the ChatBot afresh.
-    """
-    metadata, spec = body.get("metadata", {}), body.get("spec", {})
-    snapshot: dict[str, Any] = {
-        "metadata": {key: metadata[key] for key in SNAPSHOT_METADATA if key in metadata},
-        "spec": {key: spec[key] for key in SNAPSHOT_SPEC if key in spec},
-        "status": {},
-    }
-    status = body.get("status") or {}
-    for key in ("corpus", "observedGeneration"):
-        if key in status:
-            snapshot["status"][key] = status[key]
-    return snapshot
 
 
 def build_registry(
@@ -158,7 +113,12 @@ def build_registry(
         # One loop refreshes every ChatBot whose corpus or App Configuration is due. Not a Kopf
         # timer: timers put a finalizer on every ChatBot, and deletion must not depend on us.
         memo.refresher = asyncio.create_task(
-            refresh_due_chatbots(reconciler, chatbots, operator_settings.refresh_check_seconds)
+            refresh_due_chatbots(
+                chatbots,
+                operator_settings.refresh_check_seconds,
+                is_due=reconciler.refresh_is_due,
+                reconcile=reconciler.reconcile_latest,
+            )
         )
 
     @kopf.on.cleanup(registry=registry)
@@ -186,7 +146,7 @@ def build_registry(
         if event["type"] == "DELETED":
             chatbots.pop((namespace or "", name), None)
         else:
-            chatbots[namespace or "", name] = _snapshot(body)
+            chatbots[namespace or "", name] = snapshot(body)
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
@@ -224,7 +184,7 @@ def build_registry(
                     raise
                 # Kopf never retries an event handler (a TemporaryError here would only be logged),
                 # and this event will not come again: the refresh loop reconciles the ChatBot.
-                reconciler.retry_later(*key)
+                reconciler.refresh.retry_later(*key)
                 logger.warning(
                     "ChatBot %s/%s: work for a change of its %s failed (%s); the refresh loop retries",
                     key[0], key[1], body.get("kind", "child"), error,

@@ -9,7 +9,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote
 
 from kubernetes import client, config
@@ -83,6 +83,24 @@ class KubeError(Exception):
     def retryable(self) -> bool:
         """Conflicts, throttling and server errors are worth another try; bad requests are not."""
         return self.status in (409, 429) or self.status >= 500
+
+
+class Kube(Protocol):
+    """What the reconcile path needs of the API: KubeClient, or an in-memory fake in tests."""
+
+    def get(self, path: ResourcePath, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def patch_status(
+        self,
+        path: ResourcePath,
+        namespace: str,
+        name: str,
+        status: Mapping[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> None: ...
 
 
 class KubeClient:

@@ -14,6 +14,11 @@ API_WRITES = Counter(
     ["verb"],
 )
 
+REFRESH_CHECKS = Counter(
+    "chatbot_operator_refresh_checks_total",
+    "Rounds of the refresh loop finished: every ChatBot was checked, and the due ones reconciled.",
+)
+
 
 def serve_metrics(port: int, host: str) -> None:
     """Expose /metrics on `host` (in a pod, all interfaces: the chart's Service decides who reads it)."""

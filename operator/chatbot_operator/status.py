@@ -2,13 +2,16 @@
 
 Conditions follow the Kubernetes API conventions: `Ready` summarises, the others explain one
 concern each; every condition has a reason, a message, observedGeneration and a
-lastTransitionTime that only moves when its status does.
+lastTransitionTime that only moves when its status does. `build_status` turns what a reconcile
+observed (or what the last status said, for a watcher) into the whole status document.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+
+from chatbot_operator import naming, spec_fields
 
 TRUE: Final = "True"
 FALSE: Final = "False"
@@ -27,6 +30,30 @@ class Condition:
     status: str
     reason: str
     message: str
+
+
+@dataclass(frozen=True)
+class ConfigObservation:
+    """What the settings' resolution concluded, as status reports it."""
+
+    condition: Condition
+    resolved_at: str | None = None
+    unknown_keys: tuple[str, ...] = ()
+    # The model status reports (kubectl get shows it); None keeps the last reported or the spec's.
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class CorpusObservation:
+    """What the corpus' resolution concluded, as status.corpus reports it."""
+
+    condition: Condition
+    commit: str | None = None
+    repo: str | None = None
+    ref: str | None = None
+    checked_at: str | None = None
+    # A failure the init container reported for `commit` (reason, message, commit, source).
+    fetch_failure: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +153,25 @@ def merge_conditions(
     return merged
 
 
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+def build_events(previous: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]) -> list[Event]:
+    """An Event for each condition whose status or reason changed; a Warning for a failure."""
+    return [
+        Event(
+            "Warning" if c["status"] == FALSE and c["type"] != PROGRESSING else "Normal",
+            c["reason"],
+            f"{c['type']}: {c['message']}",
+        )
+        for c in list_transitions(previous, current)
+    ]
+
+
 def list_transitions(
     previous: Sequence[Mapping[str, Any]], current: Sequence[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
@@ -137,3 +183,162 @@ def list_transitions(
 def strip_volatile(status: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of a status that matter for deciding whether to write it (not kopf's own)."""
     return {key: value for key, value in status.items() if key != "kopf"}
+
+
+def build_status(
+    body: Mapping[str, Any],
+    *,
+    deployment: Mapping[str, Any] | None,
+    corpus: CorpusObservation,
+    config: ConfigObservation,
+    revision: str | None,
+    apply_error: Condition | None,
+    now: datetime,
+    observed_generation: int | None = None,
+) -> dict[str, Any]:
+    """The whole status of a ChatBot (without Kopf's own fields).
+
+    `revision`: the settings hash now in use, or None to keep the last reported one.
+    `observed_generation`: None claims the body's generation (only a reconcile acts on one).
+    """
+    metadata, spec = body["metadata"], body.get("spec", {})
+    previous = body.get("status") or {}
+    generation = int(metadata.get("generation", 0) if observed_generation is None else observed_generation)
+    rollout = observe_rollout(deployment)
+    ready = apply_error or summarize_ready(
+        config.condition, corpus.condition, rollout.available, rollout.progressing
+    )
+    conditions = merge_conditions(
+        previous.get("conditions") or [],
+        {
+            READY: ready,
+            AVAILABLE: rollout.available,
+            PROGRESSING: rollout.progressing,
+            CORPUS_SYNCED: corpus.condition,
+            CONFIG_RESOLVED: config.condition,
+        },
+        generation=generation,
+        now=now,
+    )
+    desired_replicas = spec.get("replicas")
+    if desired_replicas is None:
+        desired_replicas = rollout.desired
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "replicas": rollout.replicas,
+        "readyReplicas": rollout.ready,
+        "ready": f"{rollout.ready}/{desired_replicas}",
+        "selector": naming.selector_string(metadata["name"]),
+        "endpoint": service_endpoint(metadata["namespace"], metadata["name"], spec),
+        "conditions": conditions,
+    }
+    model = config.model or previous.get("model") or spec.get("model")
+    if model:
+        status["model"] = model
+    if corpus.commit:
+        status["corpus"] = {
+            "commit": corpus.commit,
+            "shortCommit": corpus.commit[:7],
+            "repo": corpus.repo,
+            "ref": corpus.ref,
+            "checkedAt": corpus.checked_at,
+        }
+        if corpus.fetch_failure:
+            status["corpus"]["fetchFailure"] = dict(corpus.fetch_failure)
+    config_status: dict[str, Any] = {}
+    revision = revision or (previous.get("config") or {}).get("revision")
+    if revision:
+        config_status["revision"] = revision
+    if config.resolved_at:
+        config_status["resolvedAt"] = config.resolved_at
+    if config.unknown_keys:
+        config_status["unknownKeys"] = list(config.unknown_keys)
+    if config_status:
+        status["config"] = config_status
+    built: dict[str, Any] = without_nones(status)
+    return built
+
+
+def rebuild_status(
+    body: Mapping[str, Any],
+    *,
+    deployment: Mapping[str, Any] | None,
+    now: datetime,
+    corpus: CorpusObservation | None = None,
+) -> dict[str, Any]:
+    """The status when only a child changed (the Deployment rolled, a pod's corpus fetch failed):
+    the last reconcile's observations, with the new rollout and, if given, the new corpus
+    observation. Only a reconcile acts on a new generation, so observedGeneration stays."""
+    previous = body.get("status") or {}
+    seen_corpus, config = observations_from_status(previous)
+    return build_status(
+        body,
+        deployment=deployment,
+        corpus=corpus or seen_corpus,
+        config=config,
+        revision=None,
+        apply_error=None,
+        now=now,
+        observed_generation=previous.get("observedGeneration"),
+    )
+
+
+def has_reported(status: Mapping[str, Any]) -> bool:
+    """Whether a reconcile has written its observations into this status yet."""
+    known = {c.get("type") for c in status.get("conditions") or []}
+    return {CORPUS_SYNCED, CONFIG_RESOLVED} <= known
+
+
+def observations_from_status(status: Mapping[str, Any]) -> tuple[CorpusObservation, ConfigObservation]:
+    """What the last full reconcile concluded about the corpus and the settings."""
+    by_type = {c.get("type"): c for c in status.get("conditions") or []}
+
+    def condition(kind: str) -> Condition:
+        found = by_type.get(kind)
+        if found is None:
+            return Condition(UNKNOWN, "Reconciling", "The operator has not checked this yet.")
+        return Condition(str(found.get("status")), str(found.get("reason")), str(found.get("message", "")))
+
+    seen_corpus = status.get("corpus") or {}
+    seen_config = status.get("config") or {}
+    corpus = CorpusObservation(
+        condition(CORPUS_SYNCED),
+        seen_corpus.get("commit"),
+        seen_corpus.get("repo"),
+        seen_corpus.get("ref"),
+        seen_corpus.get("checkedAt"),
+        seen_corpus.get("fetchFailure"),
+    )
+    config = ConfigObservation(
+        condition(CONFIG_RESOLVED),
+        seen_config.get("resolvedAt"),
+        tuple(seen_config.get("unknownKeys", ())),
+        status.get("model"),
+    )
+    return corpus, config
+
+
+def service_endpoint(namespace: str, name: str, spec: Mapping[str, Any]) -> str:
+    """The bot's URL inside the cluster."""
+    return f"http://{naming.service_name(name)}.{namespace}.svc:{spec_fields.service_port(spec)}"
+
+
+def build_status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch from `old` to `new`. Keys we no longer report, nested ones included (a
+    stale status.config.unknownKeys), are removed explicitly: a merge patch keeps what it does not name."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        previous = old.get(key)
+        if isinstance(value, Mapping) and isinstance(previous, Mapping):
+            patch[key] = build_status_patch(previous, value)
+        else:
+            patch[key] = value
+    return patch
+
+
+def without_nones(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: without_nones(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nones(item) for item in value]
+    return value

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from chatbot_server import contract
+import chatbot_contract as contract
 from chatbot_server.dependencies import State
 
 router = APIRouter(tags=["operations"])

@@ -6,6 +6,7 @@ and on AppConfigurationError keeps the last good children and reports `error.rea
 """
 
 from chatbot_operator.appconfig.errors import REASONS, AppConfigurationError
+from chatbot_operator.appconfig.keyvault import KeyVaultOptions
 from chatbot_operator.appconfig.model import (
     ResolvedAppConfiguration,
     compute_revision,
@@ -14,7 +15,6 @@ from chatbot_operator.appconfig.model import (
 )
 from chatbot_operator.appconfig.resolver import (
     AppConfigurationCache,
-    KeyVaultOptions,
     parse_connection_string,
     resolve_app_configuration,
 )

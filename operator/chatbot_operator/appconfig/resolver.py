@@ -29,11 +29,9 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
-    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.keyvault.secrets import KeyVaultSecretIdentifier, SecretClient
 
 from chatbot_operator.appconfig.errors import (
     ACCESS_DENIED,
@@ -45,6 +43,7 @@ from chatbot_operator.appconfig.errors import (
     STORE_UNREACHABLE,
     AppConfigurationError,
 )
+from chatbot_operator.appconfig.keyvault import KeyVaultOptions, KeyVaultSecretResolver
 from chatbot_operator.appconfig.model import ResolvedAppConfiguration, compute_revision
 from chatbot_operator.appconfig.spec import NO_LABEL, AppConfigurationSpec, parse_app_configuration_spec
 from chatbot_operator.appconfig.vocabulary import map_values
@@ -52,25 +51,6 @@ from chatbot_operator.appconfig.vocabulary import map_values
 logger = logging.getLogger(__name__)
 
 DEFAULT_STARTUP_TIMEOUT: Final = 10.0
-
-
-@dataclass(frozen=True)
-class KeyVaultOptions:
-    """How Key Vault references are resolved.
-
-    credential: for Key Vault; default: the App Configuration credential if one was given, else
-        DefaultAzureCredential (workload identity on AKS).
-    api_version: pin the Key Vault API version (emulators know fewer versions than the SDK).
-    connection_verify: True, or a CA bundle path (tests trust their own CA this way).
-    verify_challenge_resource: whether the vault's auth challenge must name a vault.azure.net-style
-        resource on the vault's own domain; only tests against a local vault turn it off.
-    """
-
-    credential: Any | None = None
-    api_version: str | None = None
-    connection_verify: bool | str = True
-    verify_challenge_resource: bool = True
-    retry_total: int = 2
 
 
 @dataclass(frozen=True)
@@ -145,78 +125,6 @@ class _KeyTracker:
         return "a Key Vault reference"
 
 
-class _SecretResolver:
-    """The provider's secret_resolver: reads one Key Vault secret, or raises a precise error."""
-
-    def __init__(self, options: KeyVaultOptions, credential: Any, tracker: _KeyTracker) -> None:
-        self._options = options
-        self._credential = credential
-        self._tracker = tracker
-        self._clients: dict[str, SecretClient] = {}
-        self._lock = threading.Lock()
-
-    def _client(self, vault_url: str) -> SecretClient:
-        with self._lock:
-            if vault_url not in self._clients:
-                kwargs: dict[str, Any] = {
-                    "verify_challenge_resource": self._options.verify_challenge_resource,
-                    "connection_verify": self._options.connection_verify,
-                    "retry_total": self._options.retry_total,
-                }
-                if self._options.api_version:
-                    kwargs["api_version"] = self._options.api_version
-                self._clients[vault_url] = SecretClient(vault_url, self._credential, **kwargs)
-            return self._clients[vault_url]
-
-    def __call__(self, uri: str) -> str:
-        what = self._tracker.describe_secret_uri(uri)
-        try:
-            identifier = KeyVaultSecretIdentifier(uri)
-        except ValueError:
-            raise AppConfigurationError(
-                KEY_VAULT_REFERENCE_UNRESOLVED,
-                f"Key Vault reference {what} is not a secret URI (https://<vault>/secrets/<name>[/<version>])",
-            ) from None
-        secret = f"secret {identifier.name!r} in {identifier.vault_url}"
-        try:
-            value = self._client(identifier.vault_url).get_secret(identifier.name, identifier.version).value
-        except ResourceNotFoundError:
-            detail = f"{secret} does not exist (or that version does not)"
-        except ClientAuthenticationError as error:
-            if error.status_code is None:
-                vault = identifier.vault_url
-                detail = f"no Azure credential got a token for {vault}; set up workload identity"
-            else:
-                detail = f"{identifier.vault_url} refused the credential (HTTP {error.status_code})"
-        except HttpResponseError as error:
-            if error.status_code == 403:
-                detail = f"access to {secret} denied; grant the identity the Key Vault Secrets User role"
-            else:
-                detail = f"{identifier.vault_url} answered HTTP {error.status_code} for {secret}"
-        except (ServiceRequestError, ServiceResponseError):
-            detail = f"could not reach {identifier.vault_url}"
-        except AzureError as error:
-            detail = f"reading {secret} failed ({type(error).__name__})"
-        except ValueError:
-            # azure-keyvault raises ValueError when the vault's auth challenge names a resource
-            # outside the vault's own domain: it refuses to hand that host a token.
-            detail = (
-                f"{identifier.vault_url} asked for a token of another domain; the SDK refused to send "
-                "one (a vault must be on its cloud's Key Vault domain)"
-            )
-        else:
-            if value:
-                return value
-            detail = f"{secret} has no value"
-        raise AppConfigurationError(KEY_VAULT_REFERENCE_UNRESOLVED, f"Key Vault reference {what}: {detail}")
-
-    def close(self) -> None:
-        with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
-
-
 def _store_error(error: BaseException, endpoint: str) -> AppConfigurationError:
     """Classify what the provider raised while talking to the store."""
     if isinstance(error, TimeoutError) and len(error.args) > 1 and error.args[1]:
@@ -258,7 +166,7 @@ def _store_error(error: BaseException, endpoint: str) -> AppConfigurationError:
 class _Loaded:
     provider: AzureAppConfigurationProvider
     tracker: _KeyTracker
-    resolver: _SecretResolver
+    resolver: KeyVaultSecretResolver
     endpoint: str
 
     def close(self) -> None:
@@ -322,7 +230,7 @@ def _load(
     if keyvault_credential is None:
         keyvault_credential = _default_credential()
     tracker = _KeyTracker(parsed.trim_key_prefixes)
-    resolver = _SecretResolver(options, keyvault_credential, tracker)
+    resolver = KeyVaultSecretResolver(options, keyvault_credential, tracker.describe_secret_uri)
     chosen = parsed.selectors
     try:
         provider = _provider_load(

@@ -4,21 +4,17 @@ The CRD schema already rejects most mistakes; this is the second line for what a
 say (durations, one of endpoint or connection string).
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from chatbot_operator import spec_fields
 from chatbot_operator.appconfig.errors import INVALID_SPEC, AppConfigurationError
+from chatbot_operator.durations import parse_duration
 
 # App Configuration's "no label" filter. Users write it as an omitted or empty labelFilter, or as
 # the two characters backslash-zero (the form the Azure docs and CLI use).
 NO_LABEL: Final = "\0"
-DEFAULT_REFRESH_SECONDS: Final = 300
-DEFAULT_CONNECTION_STRING_KEY: Final = "connectionString"
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -43,14 +39,12 @@ class AppConfigurationSpec:
     sentinel: SentinelKey | None
 
 
-def parse_duration(value: Any, field: str) -> float:
-    """Seconds in a Go-style duration ("30s", "5m", "1h30m") or a plain number of seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and value and _DURATION_PART.sub("", value) == "":
-        seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
-    else:
-        raise AppConfigurationError(INVALID_SPEC, f"{field} must be a duration such as 30s, 5m or 1h")
+def _refresh_seconds(value: Any, field: str) -> float:
+    try:
+        seconds = parse_duration(value, field).total_seconds()
+    except ValueError:
+        message = f"{field} must be a duration such as 30s, 5m or 1h"
+        raise AppConfigurationError(INVALID_SPEC, message) from None
     if seconds < 1:
         raise AppConfigurationError(INVALID_SPEC, f"{field} must be at least 1s")
     return seconds
@@ -80,7 +74,10 @@ def parse_app_configuration_spec(spec: Mapping[str, Any]) -> AppConfigurationSpe
         name = secret_ref.get("name")
         if not isinstance(name, str) or not name:
             raise AppConfigurationError(INVALID_SPEC, f"{base}.connectionStringSecretRef.name is required")
-        connection_string_secret = (name, str(secret_ref.get("key") or DEFAULT_CONNECTION_STRING_KEY))
+        connection_string_secret = (
+            name,
+            str(secret_ref.get("key") or spec_fields.APP_CONFIGURATION_CONNECTION_STRING_KEY),
+        )
 
     raw_selectors = spec.get("selectors") or []
     if not raw_selectors:
@@ -97,10 +94,8 @@ def parse_app_configuration_spec(spec: Mapping[str, Any]) -> AppConfigurationSpe
     if not all(isinstance(prefix, str) and prefix for prefix in prefixes):
         raise AppConfigurationError(INVALID_SPEC, f"{base}.trimKeyPrefixes must be non-empty strings")
 
-    refresh = spec.get("refreshInterval")
-    refresh_seconds = float(DEFAULT_REFRESH_SECONDS)
-    if refresh is not None:
-        refresh_seconds = parse_duration(refresh, f"{base}.refreshInterval")
+    refresh = spec.get("refreshInterval", spec_fields.APP_CONFIGURATION_REFRESH_INTERVAL)
+    refresh_seconds = _refresh_seconds(refresh, f"{base}.refreshInterval")
 
     sentinel = None
     raw_sentinel = spec.get("sentinelKey")

@@ -17,7 +17,7 @@ from tests.support.selfsigned import CertificateFiles
 
 from chatbot_operator.appconfig import AppConfigurationCache, AppConfigurationError
 from chatbot_operator.config import OperatorSettings
-from chatbot_operator.reconcile import keyvault_options
+from chatbot_operator.observations import keyvault_options
 
 from .conftest import PREFIX
 

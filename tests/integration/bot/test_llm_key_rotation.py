@@ -14,7 +14,8 @@ from tests.support.bot_server import BotServer
 from tests.support.fake_llm import FakeLLM
 from tests.support.secret_volume import write_secret_volume
 
-from chatbot_server import contract, llm_key
+import chatbot_contract as contract
+from chatbot_server import llm_key
 
 StartBot = Callable[..., BotServer]
 QUESTION = [{"role": "user", "content": "What changed?"}]

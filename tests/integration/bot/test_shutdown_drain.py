@@ -13,7 +13,7 @@ import pytest
 from tests.support.fake_llm import FakeLLM
 from tests.support.soak import bot_process, wait_ready
 
-from chatbot_server import contract
+import chatbot_contract as contract
 
 WORDS = 30
 CHUNK_DELAY = 0.1  # a 3 s answer

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatbot_operator.corpus import CORPUS_VOLUME, CREDENTIALS_VOLUME
+from chatbot_operator.builders import CORPUS_CREDENTIALS_VOLUME as CREDENTIALS_VOLUME
+from chatbot_operator.builders import CORPUS_VOLUME
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import pytest
 from tests.integration.corpus.initcontainer import InitContainerRun, files_under, run_init_container
 from tests.support.gitserver import GitServer, Symlink, silent_server
 
+from chatbot_operator.builders import build_corpus_init_container, build_corpus_volumes
 from chatbot_operator.corpus import (
     AUTHENTICATION_FAILED,
     CORPUS_TOO_LARGE,
@@ -16,8 +17,6 @@ from chatbot_operator.corpus import (
     REPOSITORY_NOT_FOUND,
     CorpusError,
     GitCredentials,
-    build_corpus_init_container,
-    build_corpus_volumes,
     corpus_failure_from_pod,
     resolve_corpus_commit,
 )

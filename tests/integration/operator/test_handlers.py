@@ -4,12 +4,20 @@ import base64
 from typing import Any
 
 import kmock
+from prometheus_client import REGISTRY
 from tests.integration.operator.conftest import CHATBOTS, Cluster, eventually
 from tests.support.gitserver import GitServer
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/docs/deployments/docs-assistant"
 SERVICE = "/api/v1/namespaces/docs/services/docs-assistant"
 CONFIG_MAP = "/api/v1/namespaces/docs/configmaps/docs-assistant-config"
+
+
+def resync_counts() -> tuple[float, float]:
+    """Successful reconciles and finished refresh-loop rounds so far (the operator's own metrics)."""
+    reconciles = REGISTRY.get_sample_value("chatbot_operator_reconciles_total", {"outcome": "success"})
+    rounds = REGISTRY.get_sample_value("chatbot_operator_refresh_checks_total")
+    return reconciles or 0.0, rounds or 0.0
 
 
 def chatbot(**spec: Any) -> dict[str, Any]:
@@ -135,11 +143,16 @@ async def test_unchanged_chatbot_makes_no_writes_on_resync_and_restart(cluster: 
     await eventually(settled)
     await cluster.stop_operator()
     before = len(cluster.writes())
+    reconciled, refreshed = resync_counts()
     await cluster.start_operator()
-    # Resume handlers and a few refresh-timer ticks (every second in these tests) run now.
-    import asyncio
 
-    await asyncio.sleep(3)
+    # A resync marker: the resume reconcile has run, and two rounds of the refresh loop (every
+    # second in these tests) after it. A stalled operator fails here.
+    async def resynced() -> bool:
+        now_reconciled, now_refreshed = resync_counts()
+        return now_reconciled > reconciled and now_refreshed >= refreshed + 2
+
+    await eventually(resynced)
     assert cluster.writes()[before:] == []
 
 

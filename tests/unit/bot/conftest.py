@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from chatbot_server import contract
+import chatbot_contract as contract
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+import chatbot_contract as contract
 from chatbot_operator import builders
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
 from chatbot_operator.builders import Owner, SecretKeyRef
-from chatbot_server import contract
 from chatbot_server.settings import SECRET_FIELDS, Settings, load_settings
 
 FULL_SPEC: dict[str, Any] = {

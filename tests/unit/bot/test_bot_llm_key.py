@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tests.support.secret_volume import write_secret_volume
 
-from chatbot_server import contract
+import chatbot_contract as contract
 from chatbot_server.llm_key import KeyFileError, read_key_file, watch_key_file
 from chatbot_server.settings import SettingsError, load_settings
 
@@ -92,28 +92,50 @@ def test_a_key_both_in_a_variable_and_in_a_file_is_refused(
     assert "sk-variable" not in str(raised.value)
 
 
+class Checks:
+    """Stands in for the watcher's sleep: each `run_one()` lets exactly one check of the key file
+    run, and returns once it has (no timing involved)."""
+
+    def __init__(self) -> None:
+        self._go = asyncio.Event()
+        self._waiting = asyncio.Event()
+
+    async def sleep(self, _seconds: float) -> None:
+        self._waiting.set()
+        await self._go.wait()
+        self._go.clear()
+
+    async def run_one(self) -> None:
+        await asyncio.wait_for(self._waiting.wait(), timeout=5)  # the watcher waits for its check
+        self._waiting.clear()
+        self._go.set()
+        await asyncio.wait_for(self._waiting.wait(), timeout=5)  # it has checked, and waits again
+
+
 async def test_a_rotated_key_is_handed_over_and_a_broken_file_keeps_the_key_in_use(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     volume = tmp_path / "vol"
     path = mount_secret(volume, "sk-first")
     used: list[str] = []
-    watching = asyncio.create_task(watch_key_file(path, "sk-first", used.append, interval=0.01))
+    checks = Checks()
+    watching = asyncio.create_task(watch_key_file(path, "sk-first", used.append, 10.0, sleep=checks.sleep))
     try:
-        await asyncio.sleep(0.05)
+        await checks.run_one()
         assert used == []  # unchanged: nothing handed over
         mount_secret(volume, "sk-second\n")
-        await asyncio.sleep(0.05)
+        await checks.run_one()
         assert used == ["sk-second"]
         with caplog.at_level(logging.WARNING):
             mount_secret(volume, "")  # emptied by mistake
-            await asyncio.sleep(0.05)
+            await checks.run_one()
+            await checks.run_one()
         assert used == ["sk-second"]
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1, warnings  # once, not at every check
         assert "is empty; the bot keeps the key it has" in warnings[0]
         mount_secret(volume, "sk-third")
-        await asyncio.sleep(0.05)
+        await checks.run_one()
         assert used == ["sk-second", "sk-third"]
         assert not any("sk-" in r.getMessage() for r in caplog.records)
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot_server import contract
+import chatbot_contract as contract
 from chatbot_server.settings import Settings, SettingsError, load_settings
 
 pytestmark = pytest.mark.usefixtures("no_chatbot_environment")

@@ -2,9 +2,9 @@
 
 import pytest
 
+from chatbot_contract.corpus_errors import redact
+from chatbot_contract.corpus_git import git_environment
 from chatbot_operator.corpus import INVALID_CREDENTIALS, CorpusError, GitCredentials
-from chatbot_server.corpus_errors import redact
-from chatbot_server.corpus_git import git_environment
 
 TOKEN = "ghp_s3cr3tT0kenValue"
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"

@@ -4,6 +4,8 @@ from typing import Any
 
 import pytest
 
+from chatbot_contract.corpus_errors import classify_git_failure
+from chatbot_contract.corpus_git import validate_repo_url
 from chatbot_operator.corpus import (
     AUTHENTICATION_FAILED,
     CORPUS_TOO_LARGE,
@@ -20,8 +22,6 @@ from chatbot_operator.corpus import (
     corpus_failure_from_pod,
     resolve_corpus_commit,
 )
-from chatbot_server.corpus_errors import classify_git_failure
-from chatbot_server.corpus_git import validate_repo_url
 
 REPO = "https://git.example.com/org/docs.git"
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from chatbot_server import contract
-from chatbot_server.corpus_errors import CorpusError
+import chatbot_contract as contract
+from chatbot_contract.corpus_errors import CorpusError
 from chatbot_server.corpus_fetch import INVALID_SETTINGS, FetchSettings, main, sparse_patterns
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -3,8 +3,8 @@
 import json
 from typing import Any
 
-from chatbot_operator.corpus import build_corpus_init_container, build_corpus_volumes
-from chatbot_server import contract
+import chatbot_contract as contract
+from chatbot_operator.builders import build_corpus_init_container, build_corpus_volumes
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chatbot_operator.corpus import corpus_refresh_due, is_commit_sha, parse_duration
+from chatbot_operator.corpus import corpus_refresh_due, is_commit_sha
+from chatbot_operator.durations import parse_duration
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -1,8 +1,10 @@
-"""The Dockerfile: hadolint finds nothing, and every image runs as a non-root user.
+"""The Dockerfile: hadolint finds nothing, it builds offline, every image runs as a non-root user,
+and the operator's image holds none of the bot's code.
 
-The images cannot be built here (no Docker engine), so what can be checked without building is
-checked on the file: the linter, and the user each runtime target ends with, which is the user
-its container starts as (Kubernetes' runAsNonRoot can only verify a numeric one).
+The images are built and run by the container tier (tests/containers, `make test-containers`); these
+checks read the file and fail in seconds: the linter, no frontend to fetch from a registry, and the
+user each runtime target ends with, which is the user its container starts as (Kubernetes'
+runAsNonRoot can only verify a numeric one).
 """
 
 import re
@@ -60,6 +62,14 @@ def test_hadolint_is_not_blind() -> None:
     assert "DL3013" in result.stdout  # an unpinned pip install
 
 
+def test_the_dockerfile_needs_no_frontend_from_a_registry() -> None:
+    # A `# syntax=` directive makes BuildKit pull that frontend image first: builds without a
+    # registry (CI, air-gapped users) then fail before the first instruction. The built-in
+    # frontend already has everything the file uses, RUN --mount included.
+    directives = re.findall(r"^#\s*syntax\s*=.*$", DOCKERFILE.read_text(), re.MULTILINE | re.IGNORECASE)
+    assert directives == []
+
+
 @pytest.mark.parametrize("target", RUNTIME_TARGETS)
 def test_every_runtime_image_runs_as_a_numeric_non_root_user(target: str) -> None:
     instructions = stages(DOCKERFILE.read_text())[target]
@@ -74,3 +84,44 @@ def test_every_runtime_image_runs_as_a_numeric_non_root_user(target: str) -> Non
     assert not any(
         line.upper().startswith(("RUN ", "USER 0", "USER ROOT")) for line in instructions[last_user + 1 :]
     )
+
+
+# Imports every module of chatbot_operator with chatbot_server made unimportable.
+IMPORT_ALL = """
+import importlib, pkgutil, sys
+sys.modules["chatbot_server"] = None  # any import of it now raises ImportError
+import chatbot_operator
+names = [m.name for m in pkgutil.walk_packages(chatbot_operator.__path__, "chatbot_operator.")]
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
+
+
+def copied_sources(stage: str) -> set[str]:
+    return {
+        line.split()[1] for line in stages(DOCKERFILE.read_text())[stage] if line.upper().startswith("COPY ")
+    }
+
+
+def test_the_operator_build_copies_no_bot_code() -> None:
+    sources = copied_sources("operator-build")
+    assert "bot_image/" not in sources
+    assert {"operator/", "contract/"} <= sources
+
+
+def test_the_bot_build_copies_the_contract_it_shares_with_the_operator() -> None:
+    assert {"bot_image/", "contract/"} <= copied_sources("bot-build")
+
+
+def test_every_operator_module_imports_without_the_bots_package() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL],
+        cwd=DOCKERFILE.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout) > 15  # every module was found and imported

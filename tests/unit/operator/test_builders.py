@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 import yaml
 
+import chatbot_contract as contract
 from chatbot_operator import builders, naming
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
-from chatbot_operator.builders import Owner, SecretKeyRef
-from chatbot_server import contract
+from chatbot_operator.builders import Owner
+from chatbot_operator.spec_fields import SecretKeyRef
+from chatbot_operator.status import service_endpoint
 
 OWNER = Owner(name="docs-assistant", namespace="docs", uid="0b7e-uid")
 COMMIT = "1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d"
@@ -197,7 +199,8 @@ def test_service_targets_the_named_bot_port() -> None:
     ]
     assert service["spec"]["selector"] == naming.selector_labels("docs-assistant")
     assert (
-        builders.service_endpoint(OWNER, {"service": {"port": 8000}}) == "http://docs-assistant.docs.svc:8000"
+        service_endpoint(OWNER.namespace, OWNER.name, {"service": {"port": 8000}})
+        == "http://docs-assistant.docs.svc:8000"
     )
 
 

@@ -71,7 +71,7 @@ def test_metrics_can_be_turned_off_and_unknown_flags_are_refused() -> None:
 
 
 def test_key_vault_options_default_to_the_sdk_and_can_point_at_an_emulator(tmp_path: Path) -> None:
-    from chatbot_operator.reconcile import keyvault_options
+    from chatbot_operator.observations import keyvault_options
 
     ca_bundle = tmp_path / "vault-ca.pem"
     ca_bundle.write_text("-----BEGIN CERTIFICATE-----\n")

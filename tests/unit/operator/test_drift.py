@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from chatbot_operator.drift import is_contained, needs_apply, parse_quantity
+from chatbot_operator.drift import is_contained, needs_apply, quantity_value
 
 
 def test_server_defaults_and_other_managers_fields_are_not_drift() -> None:
@@ -44,7 +44,13 @@ def test_quantities_the_server_canonicalises_are_equal(desired: str | int, actua
     assert is_contained({"cpu": desired}, {"cpu": actual})
 
 
-def test_parse_quantity() -> None:
-    assert parse_quantity("128Mi") == Decimal(128 * 2**20)
-    assert parse_quantity("50m") == Decimal("0.05")
-    assert parse_quantity("http") is None
+def test_quantities_are_read_by_the_kubernetes_client() -> None:
+    assert quantity_value("128Mi") == Decimal(128 * 2**20)
+    assert quantity_value("50m") == Decimal("0.05")
+    assert quantity_value("http") is None
+    assert quantity_value("Infinity") is None  # a word, not a quantity
+
+
+def test_words_that_are_not_quantities_are_compared_as_text() -> None:
+    assert needs_apply({"name": "http"}, {"name": "https"})
+    assert needs_apply({"name": "inf"}, {"name": "Infinity"})

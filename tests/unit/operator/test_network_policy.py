@@ -1,16 +1,15 @@
 """The bots' NetworkPolicy: the setting, the manifest each ChatBot gets, and the reconcile that applies it."""
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 import pytest
+from tests.support.memory_kube import MemoryKube
 
+import chatbot_contract as contract
 from chatbot_operator import builders, naming
 from chatbot_operator.builders import Owner
 from chatbot_operator.config import OperatorSettings, SettingsError
 from chatbot_operator.handlers import build_registry
-from chatbot_operator.kube import PATHS_BY_KIND, ResourcePath
 from chatbot_operator.network_policy import (
     DEFAULT_DNS_NAMESPACE_SELECTOR,
     DEFAULT_DNS_POD_SELECTOR,
@@ -19,7 +18,6 @@ from chatbot_operator.network_policy import (
     parse_bot_network_policy,
 )
 from chatbot_operator.reconcile import Reconciler
-from chatbot_server import contract
 
 OWNER = Owner(name="docs-assistant", namespace="docs", uid="0b7e-uid")
 CHART_VALUE = {
@@ -134,27 +132,6 @@ def test_no_ingress_sources_means_no_ingress_at_all() -> None:
     assert builders.build_network_policy(OWNER, policy)["spec"]["ingress"] == []
 
 
-class MemoryKube:
-    """Just enough of KubeClient for one reconcile: objects in a dict, applies recorded in order."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.applied: list[str] = []
-
-    def get(self, path: ResourcePath, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((path.plural, namespace, name))
-
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        path = PATHS_BY_KIND[(manifest["apiVersion"], manifest["kind"])]
-        metadata = manifest["metadata"]
-        self.applied.append(manifest["kind"])
-        self.objects[(path.plural, metadata["namespace"], metadata["name"])] = dict(manifest)
-        return dict(manifest)
-
-    def patch_status(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def reconcile_faq_bot(settings: OperatorSettings) -> MemoryKube:
     kube = MemoryKube()
     chatbot = {
@@ -162,10 +139,10 @@ def reconcile_faq_bot(settings: OperatorSettings) -> MemoryKube:
         "spec": {
             "model": "gpt-4o-mini",
             "systemPrompt": "Be brief.",
-            "llm": {"endpoint": "https://llm.example/v1"},
+            "llm": {"provider": "openai-compatible", "baseURL": "https://llm.example/v1"},
         },
     }
-    Reconciler(kube, settings, post_event=lambda *_: None).reconcile(chatbot)  # type: ignore[arg-type]
+    Reconciler(kube, settings, post_event=lambda *_: None).reconcile(chatbot)
     return kube
 
 

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.unit.operator.test_network_policy import OWNER, MemoryKube
+from tests.support.memory_kube import MemoryKube
 
+from chatbot_operator.builders import Owner
 from chatbot_operator.config import OperatorSettings
 from chatbot_operator.kube import CHATBOTS, KubeError, ResourcePath
 from chatbot_operator.reconcile import STATUS_CONFLICT_ATTEMPTS, Reconciler
 
+OWNER = Owner(name="docs-assistant", namespace="docs", uid="0b7e-uid")
 CHATBOT = {
     "metadata": {"name": OWNER.name, "namespace": OWNER.namespace, "uid": OWNER.uid, "generation": 1},
     "spec": {"model": "gpt-4o-mini", "systemPrompt": "Be brief."},
@@ -45,7 +47,7 @@ class FailingStatusKube(MemoryKube):
 
 def reconciler(kube: MemoryKube, **options: Any) -> Reconciler:
     settings = OperatorSettings(refresh_check_seconds=30)
-    return Reconciler(kube, settings, post_event=lambda *_: None, **options)  # type: ignore[arg-type]
+    return Reconciler(kube, settings, post_event=lambda *_: None, **options)
 
 
 def test_a_status_update_that_failed_makes_the_chatbot_due_until_a_reconcile_succeeds() -> None:
@@ -84,11 +86,11 @@ def test_a_failure_during_a_reconcile_outlives_it() -> None:
     class FailsMidway(MemoryKube):
         def get(self, path: ResourcePath, namespace: str, name: str) -> dict[str, Any] | None:
             if path.plural == "deployments":
-                chatbots.retry_later(OWNER.namespace, OWNER.name)  # another thread's event failed
+                chatbots.refresh.retry_later(OWNER.namespace, OWNER.name)  # another thread's event failed
             return super().get(path, namespace, name)
 
     chatbots.kube = FailsMidway()
-    chatbots.retry_later(OWNER.namespace, OWNER.name)
+    chatbots.refresh.retry_later(OWNER.namespace, OWNER.name)
     chatbots.reconcile(CHATBOT)
     assert chatbots.refresh_is_due(CHATBOT)
     chatbots.kube = kube
@@ -98,7 +100,7 @@ def test_a_failure_during_a_reconcile_outlives_it() -> None:
 
 def test_a_deleted_chatbot_is_forgotten() -> None:
     chatbots = reconciler(MemoryKube())
-    chatbots.retry_later(OWNER.namespace, OWNER.name)
+    chatbots.refresh.retry_later(OWNER.namespace, OWNER.name)
     chatbots.forget(OWNER.namespace, OWNER.name)
     assert not chatbots.refresh_is_due(CHATBOT)
 
@@ -135,18 +137,18 @@ def test_a_chatbot_never_reconciled_is_left_to_kopf() -> None:
 
 
 def test_the_refresh_loops_snapshot_carries_what_the_backstop_reads() -> None:
-    # The loop sees ChatBots only through handlers._snapshot: without the generations in it, the
+    # The loop sees ChatBots only through refresh.snapshot: without the generations in it, the
     # backstop would never fire.
-    from chatbot_operator.handlers import _snapshot
+    from chatbot_operator.refresh import snapshot
 
     body = lagging(2, 1)
     body["metadata"]["managedFields"] = [{"manager": "kubectl"}]
     body["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
     clock = [datetime(2026, 11, 22, 12, 0, tzinfo=UTC)]
     chatbots = reconciler(MemoryKube(), now=lambda: clock[0])
-    assert not chatbots.refresh_is_due(_snapshot(body))
+    assert not chatbots.refresh_is_due(snapshot(body))
     clock[0] += timedelta(seconds=30)
-    assert chatbots.refresh_is_due(_snapshot(body))
+    assert chatbots.refresh_is_due(snapshot(body))
 
 
 @pytest.mark.parametrize(
@@ -173,3 +175,40 @@ def test_a_chatbot_waiting_for_its_secret_is_due_until_the_secret_exists(
     chatbots.reconcile_latest(OWNER.namespace, OWNER.name)
     assert "Deployment" in kube.applied
     assert not chatbots.refresh_is_due(chatbot)
+
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CORPUS_STATUS = {"repo": "https://git.example/docs.git", "ref": "main", "commit": "c" * 40}
+
+
+@pytest.mark.parametrize(
+    ("spec", "status"),
+    [
+        ({"corpus": {"repo": "https://git.example/docs.git"}}, {}),  # never resolved
+        (
+            {"corpus": {"repo": "https://git.example/docs.git"}},
+            {"corpus": {**CORPUS_STATUS}},
+        ),  # unreadable time
+        (
+            {"corpus": {"repo": "https://git.example/other.git"}},
+            {"corpus": {**CORPUS_STATUS}},
+        ),  # repo changed
+        ({"systemPromptFrom": {"configMapKeyRef": {"name": "prompts", "key": "docs"}}}, {}),
+        ({"appConfiguration": {"endpoint": "https://store.azconfig.io", "selectors": []}}, {}),
+    ],
+)
+def test_the_snapshot_the_handlers_keep_is_due_exactly_when_the_chatbot_is(
+    spec: dict[str, Any], status: dict[str, Any]
+) -> None:
+    from chatbot_operator.refresh import RefreshQueue, snapshot
+
+    body = {
+        "metadata": {**CHATBOT["metadata"], "managedFields": [{"manager": "kubectl"}]},
+        "spec": {**CHATBOT["spec"], **spec, "faq": [{"question": "q", "answer": "a"}]},
+        "status": {**status, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    queue = RefreshQueue(refresh_check_seconds=30)
+    assert queue.is_due(body, NOW, app_configuration_read_at=None)
+    assert queue.is_due(snapshot(body), NOW, app_configuration_read_at=None)
+    settled = {**body, "spec": CHATBOT["spec"]}
+    assert not queue.is_due(snapshot(settled), NOW, app_configuration_read_at=None)

@@ -4,10 +4,15 @@ does not name): App Configuration removed from a spec leaves no stale resolvedAt
 from typing import Any
 
 import pytest
+from tests.support.memory_kube import MemoryKube
 
+from chatbot_operator.builders import Owner
 from chatbot_operator.config import OperatorSettings
 from chatbot_operator.kube import KubeError
-from chatbot_operator.reconcile import Reconciler, _merge_patch
+from chatbot_operator.reconcile import Reconciler
+from chatbot_operator.status import build_status_patch
+
+OWNER = Owner(name="docs-assistant", namespace="docs", uid="0b7e-uid")
 
 
 def test_keys_no_longer_reported_are_removed_at_any_depth() -> None:
@@ -17,7 +22,7 @@ def test_keys_no_longer_reported_are_removed_at_any_depth() -> None:
         "corpus": {"commit": "c1", "fetchFailure": {"reason": "RefNotFound"}},
     }
     new = {"config": {"revision": "b2"}, "corpus": {"commit": "c1"}}
-    assert _merge_patch(old, new) == {
+    assert build_status_patch(old, new) == {
         "model": None,
         "config": {"revision": "b2", "resolvedAt": None, "unknownKeys": None},
         "corpus": {"commit": "c1", "fetchFailure": None},
@@ -27,19 +32,13 @@ def test_keys_no_longer_reported_are_removed_at_any_depth() -> None:
 def test_lists_and_new_keys_are_written_whole() -> None:
     old = {"conditions": [{"type": "Ready", "status": "False"}]}
     new = {"conditions": [{"type": "Ready", "status": "True"}], "config": {"revision": "b2"}}
-    assert _merge_patch(old, new) == new
+    assert build_status_patch(old, new) == new
 
 
 def test_an_event_that_cannot_be_posted_does_not_fail_the_reconcile(caplog: pytest.LogCaptureFixture) -> None:
     # E.g. 403 in a namespace being deleted: the status is the record; the reconcile must not be
     # retried for it (the retry would find the status written and post nothing anyway).
-    from tests.unit.operator.test_network_policy import OWNER, MemoryKube
-
-    patches: list[dict[str, Any]] = []
-
-    class RecordingKube(MemoryKube):
-        def patch_status(self, *args: Any, **kwargs: Any) -> None:
-            patches.append(args[3])
+    kube = MemoryKube()
 
     def refuse(*_: Any) -> None:
         raise KubeError(403, "events is forbidden: namespace is being terminated")
@@ -48,7 +47,7 @@ def test_an_event_that_cannot_be_posted_does_not_fail_the_reconcile(caplog: pyte
         "metadata": {"name": OWNER.name, "namespace": OWNER.namespace, "uid": OWNER.uid, "generation": 1},
         "spec": {"model": "gpt-4o-mini", "systemPrompt": "Be brief."},
     }
-    Reconciler(RecordingKube(), OperatorSettings(), post_event=refuse).reconcile(chatbot)  # type: ignore[arg-type]
-    assert patches
-    assert patches[0]["observedGeneration"] == 1
+    Reconciler(kube, OperatorSettings(), post_event=refuse).reconcile(chatbot)
+    assert kube.status_patches
+    assert kube.status_patches[0]["observedGeneration"] == 1
     assert "not recorded: events is forbidden" in caplog.text

@@ -1,9 +1,13 @@
 """The contract between the operator and the bot: names and paths both sides use.
 
+This package is what `chatbot_operator` and `chatbot_server` share: these names, and the git
+plumbing of the corpus (`corpus_git`, `corpus_errors`). It depends on neither side and on nothing
+outside the standard library (rules in pyproject.toml's [tool.importlinter], checked by
+`make lint`), so the operator's image needs none of the bot's code.
+
 The operator's builders render exactly these environment variables and mount points, and the
-bot's settings read exactly these. This module has no dependencies so that the operator can
-import it without pulling in the bot's stack; a contract test renders a Deployment with the
-operator and loads it with the bot's settings.
+bot's settings read exactly these; a contract test renders a Deployment with the operator and
+loads it with the bot's settings. Both sides import it as `import chatbot_contract as contract`.
 """
 
 from typing import Final

@@ -1,17 +1,14 @@
 """Corpus failures: the reasons, the messages a user can act on, and git's stderr read as a reason.
 
 Shared by the operator and the init container's fetch command (standard library only), so a
-failure has the same reason and message wherever it is found.
+failure has the same reason and message wherever it is found. Imports nothing of corpus_git.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from chatbot_server.corpus_git import GitCredentials
+from typing import Final, Protocol
 
 # Failure reasons (CamelCase, as in Kubernetes conditions and Events).
 REPOSITORY_NOT_FOUND: Final = "RepositoryNotFound"
@@ -26,6 +23,14 @@ INVALID_CREDENTIALS: Final = "InvalidCredentials"
 GIT_FAILED: Final = "GitFailed"
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+class Credentials(Protocol):
+    """What a failure's message needs of the credentials in use (corpus_git.GitCredentials): whether
+    there are any, and the values it must never show. A protocol, so this module imports nothing of
+    corpus_git (which imports it)."""
+
+    def secrets(self) -> list[str]: ...
 
 
 class CorpusError(Exception):
@@ -130,7 +135,7 @@ def git_detail(stderr: str, secrets: Sequence[str] = ()) -> str:
 
 
 def classify_git_failure(
-    stderr: str, *, repo: str, credentials: GitCredentials | None, timeout: float, what: str = "the ref"
+    stderr: str, *, repo: str, credentials: Credentials | None, timeout: float, what: str = "the ref"
 ) -> CorpusError:
     """The CorpusError that git's stderr describes, with a message that says what to do."""
     lowered = stderr.lower()
@@ -146,7 +151,7 @@ def failure(
     reason: str,
     *,
     repo: str,
-    credentials: GitCredentials | None,
+    credentials: Credentials | None,
     timeout: float = 0.0,
     what: str = "the ref",
     detail: str = "",

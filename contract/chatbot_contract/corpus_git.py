@@ -2,7 +2,7 @@
 
 Shared by the operator (which resolves a ref to a commit with `git ls-remote`) and by the init
 container's fetch command. Standard library only: the operator imports it without the bot's
-dependencies. Failures and their reasons are in `chatbot_server.corpus_errors`.
+dependencies. Failures and their reasons are in `chatbot_contract.corpus_errors`.
 
 Credentials reach git only through the environment of one command (an `http.extraHeader`
 scoped to the repository's host, or `GIT_SSH_COMMAND` naming a key file in a private temporary
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from chatbot_server.corpus_errors import INVALID_CREDENTIALS, INVALID_REPOSITORY, CorpusError, redact
+from chatbot_contract.corpus_errors import INVALID_CREDENTIALS, INVALID_REPOSITORY, CorpusError, redact
 
 # Transports git may use: never file:// (the operator's or the pod's own disk) nor ext::
 # (runs a command of the URL's choosing).
