@@ -1,8 +1,9 @@
 """What semantic search costs the bot: memory, embedding throughput, time until hybrid, query latency.
 
 Each part runs in a fresh process (memory is the process's RSS growth):
-- memory: the bot's keyword index of docs/ (what it held before), then the same plus the embedding
-  model loaded and every chunk's vector: the difference is what the model adds;
+- memory: the bot's process after its imports and the keyword index of docs/, before (the package
+  of answer_quality.BASELINE, from git history) and today, then today with the embedding model
+  loaded and every chunk's vector: the difference is what semantic search adds;
 - throughput: chunks of docs/ embedded per second on this machine's cores, against the model's
   arithmetic (multiply-adds per token, embeddings.py) and this machine's float32 matrix rate (a
   384-wide NumPy product, the same shape as the model's layers);
@@ -22,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from benchmarks import report
+from benchmarks.answer_quality import baseline_tree
 from benchmarks.loadgen import DOCS_DIR, percentiles_ms
-from benchmarks.retrieval import queries, rss_bytes, synthetic_chunks
+from benchmarks.processes import ROOT
+from benchmarks.retrieval import queries, synthetic_chunks
 from chatbot_server.chunking import read_chunks
 from chatbot_server.embeddings import MAX_TOKENS, Embedder, chunk_text, default_model_dir
 from chatbot_server.retrieval import CorpusIndex
@@ -46,16 +50,16 @@ def macs_per_token(tokens: int) -> float:
     return LAYERS * (4 * WIDTH * WIDTH + 2 * WIDTH * FEED_FORWARD + 2 * tokens * WIDTH)
 
 
-def worker_memory(with_model: bool) -> dict[str, Any]:
-    before = rss_bytes()
-    index = CorpusIndex()
-    index.add(read_chunks(DOCS_DIR))
-    searcher = Searcher(index, "hybrid" if with_model else "keyword")
-    if with_model:
-        embedder = Embedder(default_model_dir())
-        searcher.attach_vectors(embedder, embedder.embed_chunks(index.chunks))
-    searcher.search("How do I protect the bot's API with keys?", 4)
-    return {"rss_mib": (rss_bytes() - before) / 2**20, "chunks": index.size}
+def bot_memory(mode: str, python_path: Path) -> dict[str, float]:
+    """RSS figures of a fresh process running the bot's start-up (benchmarks/bot_memory_worker.py)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(python_path), str(ROOT / "contract")])}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    command = [sys.executable, str(ROOT / "benchmarks" / "bot_memory_worker.py"), mode]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if completed.returncode != 0:
+        sys.exit(completed.stderr[-3000:])
+    figures: dict[str, float] = json.loads(completed.stdout)
+    return figures
 
 
 def worker_throughput(whole_corpus: bool) -> dict[str, Any]:
@@ -128,6 +132,17 @@ def worker_latency(count: int, query_count: int) -> dict[str, Any]:
     return figures
 
 
+def memory_figures() -> dict[str, dict[str, float]]:
+    """The bot's RSS before (the baseline's package), today in keyword mode, and today in hybrid."""
+    with tempfile.TemporaryDirectory() as workdir:
+        baseline = baseline_tree(Path(workdir))
+        return {
+            "before": bot_memory("keyword", baseline),
+            "keyword": bot_memory("keyword", ROOT / "bot_image"),
+            "hybrid": bot_memory("hybrid", ROOT / "bot_image"),
+        }
+
+
 def in_subprocess(*args: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.semantic_cost", "--worker", *args]
     # As the bot sets it (chatbot_server/__init__.py), before the worker's own imports load NumPy.
@@ -155,9 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         args.chunks, args.queries = 1000, 30
     if args.worker:
         kind = args.worker[0]
-        if kind == "memory":
-            figures = worker_memory(args.worker[1] == "model")
-        elif kind == "throughput":
+        if kind == "throughput":
             figures = worker_throughput(args.worker[1] == "whole")
         else:
             figures = worker_latency(args.chunks, args.queries)
@@ -167,10 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "semantic-cost",
         "machine": report.machine(),
         "versions": report.versions(["chatbot-operator", "onnxruntime", "tokenizers", "numpy", "tantivy"]),
-        "memory": {
-            "keyword": in_subprocess("memory", "keyword"),
-            "hybrid": in_subprocess("memory", "model"),
-        },
+        "memory": memory_figures(),
         "throughput": in_subprocess("throughput", "sample" if args.smoke else "whole"),
         "latency": in_subprocess("latency", "--chunks", str(args.chunks), "--queries", str(args.queries)),
     }
@@ -178,13 +188,15 @@ def main(argv: list[str] | None = None) -> None:
     result["hybrid_ready_seconds_estimated"] = args.chunks / throughput["chunks_per_second"]
     report.write(result, args.out)
     memory, latency = result["memory"], result["latency"]
+    added = memory["hybrid"]["embedded"] - memory["before"]["indexed"]
     print(
         report.table(
             ("figure", "value"),
             [
-                ("RSS, keyword index of docs/ (MiB)", memory["keyword"]["rss_mib"]),
-                ("RSS, plus model and vectors (MiB)", memory["hybrid"]["rss_mib"]),
-                ("added by the model (MiB)", memory["hybrid"]["rss_mib"] - memory["keyword"]["rss_mib"]),
+                ("bot RSS with docs/ indexed, before (MiB)", memory["before"]["indexed"]),
+                ("bot RSS with docs/ indexed, today, keyword (MiB)", memory["keyword"]["indexed"]),
+                ("bot RSS, today, hybrid: model and vectors (MiB)", memory["hybrid"]["embedded"]),
+                ("added by semantic search (MiB)", added),
                 ("chunks embedded per second", throughput["chunks_per_second"]),
                 ("mean tokens per chunk", throughput["mean_tokens"]),
                 ("model GMAC/s", throughput["model_gmacs_per_second"]),

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-
-from chatbot_server.embeddings import Embedder, Vectors
 from chatbot_server.retrieval import CorpusIndex, Passage
 from chatbot_server.text import terms
+
+if TYPE_CHECKING:  # a keyword-only bot never loads NumPy or ONNX Runtime (37 MiB of the process)
+    from chatbot_server.embeddings import Embedder, Vectors
 
 Mode = Literal["keyword", "semantic", "hybrid"]
 MODES: tuple[Mode, ...] = ("keyword", "semantic", "hybrid")
@@ -104,5 +104,7 @@ def _top(scores: Vectors, count: int) -> list[int]:
     count = min(count, len(scores))
     if count <= 0:
         return []
+    import numpy as np  # loaded with the vectors already (embeddings.py): a lookup, not an import
+
     part = np.argpartition(-scores, count - 1)[:count]
     return [int(n) for n in part[np.argsort(-scores[part])]]

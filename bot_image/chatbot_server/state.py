@@ -13,7 +13,6 @@ from openai import AsyncOpenAI
 from chatbot_server import llm_key
 from chatbot_server.answering import Bot
 from chatbot_server.auth import ApiKeys
-from chatbot_server.embeddings import load_embedder
 from chatbot_server.errors import BotError
 from chatbot_server.llm import Upstream, create_http_client, create_llm_client, create_session
 from chatbot_server.metrics import Metrics
@@ -111,6 +110,9 @@ class BotState:
     async def embed_corpus(self, searcher: Searcher) -> None:
         """Compute the chunks' vectors in a worker thread, then switch the searcher to its mode."""
         started = time.perf_counter()
+        # Imported here: NumPy, ONNX Runtime and the tokenizers stay out of a keyword-only bot.
+        from chatbot_server.embeddings import load_embedder
+
         embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
         if embedder is None:
             return  # logged: keyword search only
