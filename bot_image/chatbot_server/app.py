@@ -15,8 +15,8 @@ from chatbot_server.bodies import document_models
 from chatbot_server.direct_routes import DirectRoutes, direct_routes
 from chatbot_server.errors import install_error_handlers
 from chatbot_server.middleware import RequestMiddleware
-from chatbot_server.routes import chat, health, openai, web
-from chatbot_server.schemas import ChatCompletionRequest, ChatRequest
+from chatbot_server.routes import chat, feedback, health, openai, web
+from chatbot_server.schemas import ChatCompletionRequest, ChatRequest, FeedbackRequest
 from chatbot_server.settings import Settings
 from chatbot_server.state import BotState
 from chatbot_server.telemetry import create_telemetry
@@ -72,10 +72,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.bot = state
     app.state.page = web.PageRenderer(settings)
     install_error_handlers(app)
-    routers = (web.router, chat.router, openai.router, health.router)
+    routers = (web.router, chat.router, feedback.router, openai.router, health.router)
     for router in routers:
         app.include_router(router)
-    document_models(app, (ChatRequest, ChatCompletionRequest))  # the bodies the chat routes read
+    document_models(app, (ChatRequest, ChatCompletionRequest, FeedbackRequest))  # bodies routes read
     # The last middleware added is the outermost: the metrics and the body limit cover both ways.
     routes = direct_routes([route for router in routers for route in router.routes], DIRECT_PATHS)
     app.add_middleware(DirectRoutes, routes=routes, handlers=app.exception_handlers)

@@ -1,7 +1,7 @@
 """The JSON API's answers (`POST /api/chat`), whole or as a stream of NDJSON events.
 
 Stream events, one JSON object per line:
-  {"type": "sources", "sources": [{"path", "title", "score"}]}   when passages back the answer
+  {"type": "sources", "sources": [{"path", "title", "score", "url"}]}  when passages back the answer
   {"type": "delta", "text": "..."}                                 pieces of the answer, in order
   {"type": "error", "message": "..."}                              the LLM failed (the answer may follow)
   {"type": "done", "mode": "faq" | "corpus" | "llm" | "fallback", "model": "..." | null}
@@ -32,8 +32,11 @@ from chatbot_server.usage import NO_MODEL, Account, answer_tokens
 API = "chat"
 
 
-def _sources(passages: Sequence[Passage]) -> list[dict[str, Any]]:
-    return [{"path": p.path, "title": p.title, "score": round(p.score, 4)} for p in passages]
+def _sources(bot: Bot, passages: Sequence[Passage]) -> list[dict[str, Any]]:
+    link = bot.corpus_source.link if bot.corpus_source else lambda _: None
+    return [
+        {"path": p.path, "title": p.title, "score": round(p.score, 4), "url": link(p.path)} for p in passages
+    ]
 
 
 def _event(payload: dict[str, Any]) -> bytes:
@@ -62,7 +65,9 @@ async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, acco
         account.answered(NO_MODEL)
         bot.transcript.record(API, lookup.question, offline.text, offline.mode, offline.passages, None)
         return ChatAnswer(
-            answer=offline.text, mode=offline.mode, sources=[Source(**s) for s in _sources(offline.passages)]
+            answer=offline.text,
+            mode=offline.mode,
+            sources=[Source(**s) for s in _sources(bot, offline.passages)],
         )
     prompt = bot.build_prompt(turns, lookup)
     try:
@@ -80,7 +85,7 @@ async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, acco
     bot.metrics.answers_by_mode["llm"].inc()
     bot.transcript.record(API, lookup.question, text, "llm", prompt.passages, None)
     return ChatAnswer(
-        answer=text, mode="llm", model=model, sources=[Source(**s) for s in _sources(prompt.passages)]
+        answer=text, mode="llm", model=model, sources=[Source(**s) for s in _sources(bot, prompt.passages)]
     )
 
 
@@ -105,7 +110,7 @@ async def stream_answer(
 async def _stream_offline(bot: Bot, lookup: Lookup, account: Account) -> AsyncIterator[bytes]:
     offline = bot.answer_offline(lookup)
     if offline.passages:
-        yield _event({"type": "sources", "sources": _sources(offline.passages)})
+        yield _event({"type": "sources", "sources": _sources(bot, offline.passages)})
     yield _event({"type": "delta", "text": offline.text})
     yield _event({"type": "done", "mode": offline.mode, "model": None})
     account.answered(NO_MODEL)
@@ -117,7 +122,7 @@ async def _stream_llm(
 ) -> AsyncIterator[bytes]:
     prompt = bot.build_prompt(turns, lookup)
     if prompt.passages:
-        yield _event({"type": "sources", "sources": _sources(prompt.passages)})
+        yield _event({"type": "sources", "sources": _sources(bot, prompt.passages)})
     pieces: list[str] = []
     usage: object = None
     finished = False

@@ -55,6 +55,12 @@ class Metrics:
         self.trimmed_turns = Counter(
             "chatbot_trimmed_turns", "Conversation turns dropped to fit max_context_tokens", registry=r
         )
+        self.feedback = Counter(
+            "chatbot_feedback",
+            "Ratings of answers (POST /api/feedback), by bot, answer mode and rating (up, down)",
+            ["bot", "mode", "rating"],
+            registry=r,
+        )
         self.corpus_chunks = Gauge("chatbot_corpus_chunks", "Chunks in the corpus index", registry=r)
         self.corpus_documents = Gauge("chatbot_corpus_documents", "Documents in the corpus index", registry=r)
         self.ready = Gauge("chatbot_ready", "1 once the corpus is indexed and the bot answers", registry=r)

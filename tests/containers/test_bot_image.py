@@ -89,12 +89,10 @@ class BotPod:
         (init,) = pod["initContainers"]
         (bot,) = pod["containers"]
         self.port = free_port()
-        self.fetch = PodContainer(init, pod["volumes"], host_dirs)
+        self.fetch = PodContainer(init, pod, host_dirs)
         # The pod's own network namespace would give the bot port 8080 to itself; on the host's
         # network it takes a free one.
-        self.bot = PodContainer(
-            bot, pod["volumes"], host_dirs, env_overrides={contract.PORT_ENV: str(self.port)}
-        )
+        self.bot = PodContainer(bot, pod, host_dirs, env_overrides={contract.PORT_ENV: str(self.port)})
         self.grace_seconds = int(pod["terminationGracePeriodSeconds"])
 
     @property

@@ -70,7 +70,12 @@ def test_a_streamed_offline_answer_ends_with_done(start_bot: StartBot, corpus: P
     assert events[0] == {
         "type": "sources",
         "sources": [
-            {"path": "guides/install.md", "title": "Configuration", "score": events[0]["sources"][0]["score"]}
+            {
+                "path": "guides/install.md",
+                "title": "Configuration",
+                "score": events[0]["sources"][0]["score"],
+                "url": None,  # a corpus from a folder, not fetched from git
+            }
         ],
     }
     assert "EXAMPLE_TOKEN" in events[1]["text"]
