@@ -71,8 +71,12 @@ COPY pyproject.toml README.md* ./
 RUN pip-install-extra bot
 COPY contract/ contract/
 COPY bot_image/ bot_image/
+# Not needed to run a model that is already here: ONNX Runtime's conversion and quantization tools,
+# NumPy's build tools, and hf_xet (tokenizers' Hugging Face Hub downloads; the pod downloads
+# nothing). 21 MB.
 RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \
- && slim-venv /opt/chatbot/venv
+ && slim-venv /opt/chatbot/venv onnxruntime/transformers onnxruntime/tools onnxruntime/quantization \
+      onnxruntime/datasets numpy/distutils numpy/f2py hf_xet
 # tiktoken's encodings, baked in: the pod has no internet and cannot write outside /tmp. The bot
 # finds them here and writes nothing (see chatbot_server/tokens.py).
 # hadolint ignore=DL3064
