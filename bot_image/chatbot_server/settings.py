@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 import chatbot_contract as contract
+from chatbot_server.golden import GoldenQuestion
 from chatbot_server.llm_key import read_key_file
 
 LlmProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     faq_match_threshold: float = Field(0.5, gt=0, le=1)
     fallback_message: str = Field(DEFAULT_FALLBACK_MESSAGE, min_length=1)
     retrieval_top_k: int = Field(4, ge=0, le=50)
+    # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.
+    golden_questions: list[GoldenQuestion] = Field(default_factory=list)
 
     # Protection.
     max_message_chars: int = Field(8000, ge=1)

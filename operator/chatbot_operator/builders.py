@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import chatbot_contract as contract
-from chatbot_operator import corpus, naming, spec_fields
+from chatbot_operator import corpus, golden, naming, spec_fields
 from chatbot_operator.api import API_VERSION, KIND
 from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
 from chatbot_operator.network_policy import BotNetworkPolicy, EgressRule
@@ -287,6 +287,9 @@ def build_deployment(
         )
         volumes.extend(build_corpus_volumes(credentials))
 
+    bot_container = _build_bot_container(spec, image, llm_key)
+    if spec.get("goldenQuestions"):  # after the corpus fetch: the questions are asked of its files
+        init_containers.append(golden.build_golden_init_container(bot_container))
     pod_spec: dict[str, Any] = {
         # The bot never talks to the Kubernetes API.
         "automountServiceAccountToken": False,
@@ -296,7 +299,7 @@ def build_deployment(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "terminationGracePeriodSeconds": contract.TERMINATION_GRACE_SECONDS,
-        "containers": [_build_bot_container(spec, image, llm_key)],
+        "containers": [bot_container],
         "volumes": volumes,
     }
     if init_containers:

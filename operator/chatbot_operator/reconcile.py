@@ -15,17 +15,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chatbot_operator import builders, corpus, naming
+from chatbot_operator import builders, corpus, golden, naming
 from chatbot_operator.bot_settings import serialize_settings
 from chatbot_operator.builders import Owner
 from chatbot_operator.config import OperatorSettings
 from chatbot_operator.drift import needs_apply
 from chatbot_operator.kube import CHATBOTS, DEPLOYMENTS, PATHS_BY_KIND, SECRETS, Kube, KubeError
+from chatbot_operator.metrics import record_golden_outcome
 from chatbot_operator.observations import Observer, corpus_failure_observation
 from chatbot_operator.plan import build_children, plan_settings
 from chatbot_operator.refresh import RefreshQueue
 from chatbot_operator.status import (
     FALSE,
+    TRUE,
+    UNKNOWN,
     Condition,
     build_events,
     build_status,
@@ -193,6 +196,24 @@ class Reconciler:
 
         self._retry_on_conflict(namespace, name, write)
 
+    def report_golden_failure(self, namespace: str, name: str, pod: Mapping[str, Any]) -> None:
+        """A bot pod failed its golden questions: say which on the ChatBot, against that revision."""
+        failure = golden.golden_failure_from_pod(pod)
+        if failure is None:
+            return
+
+        def write(chatbot: Mapping[str, Any]) -> None:
+            previous = chatbot.get("status") or {}
+            if failure.settings_hash != (previous.get("config") or {}).get("revision"):
+                return  # a pod of an older revision; the current one is what status describes
+            deployment = self.kube.get(DEPLOYMENTS, namespace, name)
+            status = rebuild_status(
+                chatbot, deployment=deployment, golden_failure=failure.as_status(), now=self.now()
+            )
+            self._write_status(chatbot, status)
+
+        self._retry_on_conflict(namespace, name, write)
+
     def _retry_on_conflict(self, namespace: str, name: str, act: Callable[[Mapping[str, Any]], None]) -> None:
         """Act on a fresh read of the ChatBot; read and act again on a 409, as client-go's
         RetryOnConflict does. A ChatBot that is gone or being deleted is left alone. Work that
@@ -251,6 +272,7 @@ class Reconciler:
         self.kube.patch_status(
             CHATBOTS, namespace, name, patch, resource_version=metadata.get("resourceVersion")
         )
+        record_golden_metric(namespace, name, status)
         for event in build_events(previous.get("conditions") or [], status["conditions"]):
             try:
                 self.post_event(body, event.type, event.reason, event.message)
@@ -264,3 +286,17 @@ class Reconciler:
                     name,
                     error.message,
                 )
+
+
+def record_golden_metric(namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """The golden-question outcome a written status reports, on the operator's /metrics."""
+    condition = next((c for c in status["conditions"] if c["type"] == golden.CONDITION), None)
+    failure = (status.get("goldenQuestions") or {}).get("failure")
+    if condition is None or condition["status"] == UNKNOWN:
+        record_golden_outcome(namespace, name, None, None)
+    elif failure:
+        record_golden_outcome(namespace, name, failure.get("revision"), False)
+    else:
+        record_golden_outcome(
+            namespace, name, (status.get("config") or {}).get("revision"), condition["status"] == TRUE
+        )
