@@ -1,12 +1,16 @@
-# syntax=docker/dockerfile:1
 # One Dockerfile, one target per image:
 #   docker build --target bot -t chatbot-bot .           the bot server (and the corpus init container)
 #   docker build --target operator -t chatbot-operator . the operator
 # Both run as a non-root user on a read-only root filesystem, with /tmp as their only writable path.
+# No `# syntax=` directive: BuildKit's built-in frontend has all this file uses, and builds without
+# registry access (hack/images.sh, docs/images.md) would fail fetching one.
+#
+# Each image is its base, Debian's git and ssh client, and one virtualenv (/opt/chatbot/venv) built in
+# a build stage and copied alone: no pip, wheels, caches or build tools reach a runtime image.
 #
 # hadolint: Debian packages are not pinned to versions (DL3008): they follow the pinned base image's
 # Debian release, and exact versions vanish from the archive with every security update. pip installs
-# only wheels built in this file with --no-index (DL3013); versions are bounded in pyproject.toml.
+# only the project, whose dependencies' versions are bounded in pyproject.toml (DL3013).
 # hadolint global ignore=DL3008,DL3013
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -21,38 +25,57 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TMPDIR=/tmp \
     HOME=/tmp
 # A fixed numeric uid/gid, so `runAsNonRoot` can verify it without an /etc/passwd lookup.
+# git needs neither Perl's modules (only git's Perl scripts do: svn, send-email, ...) nor its server
+# programs: dpkg leaves them out, as the slim base leaves out documentation, and the packages stay
+# installed as far as apt is concerned (perl-base, which Debian's own scripts use, is kept whole).
 RUN groupadd --system --gid 10001 chatbot \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin chatbot
+      --shell /usr/sbin/nologin chatbot \
+ && printf 'path-exclude %s\n' \
+      '/usr/share/perl/*' '/usr/lib/*-linux-gnu/perl/*' '/usr/lib/*-linux-gnu/libperl.so*' \
+      '/usr/share/perl5/*' '/usr/share/gitweb/*' '/usr/lib/git-core/git-daemon' \
+      '/usr/lib/git-core/git-http-backend' '/usr/lib/git-core/git-http-push' \
+      '/usr/lib/git-core/git-imap-send' '/usr/lib/git-core/git-shell' '/usr/lib/git-core/scalar' \
+      > /etc/dpkg/dpkg.cfg.d/chatbot-no-perl-modules
+
+# venv-build: an empty virtualenv and the tools to trim it (strip); the build stages fill it.
+FROM base AS venv-build
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/* \
+ && python -m venv --without-pip /opt/chatbot/venv
+COPY hack/slim-venv.sh /usr/local/bin/slim-venv
 
 # ===================================================================================================
 # bot: the chatbot server (`python -m chatbot_server`). The corpus init container runs this same
 # image with `python -m chatbot_server.corpus_fetch`, hence git in it.
 # ===================================================================================================
 
-# bot-build: wheels for the project and the `bot` extra only (no compiler needed: all ship wheels).
-FROM base AS bot-build
+# bot-build: the project and the `bot` extra only (no compiler needed: all ship wheels).
+FROM venv-build AS bot-build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
 COPY contract/ contract/
 COPY bot_image/ bot_image/
-RUN pip wheel --wheel-dir /wheels '.[bot]'
+RUN pip --python /opt/chatbot/venv/bin/python install '.[bot]' \
+ && slim-venv /opt/chatbot/venv
+# tiktoken's encodings, baked in: the pod has no internet and cannot write outside /tmp. The bot
+# finds them here and writes nothing (see chatbot_server/tokens.py).
+# hadolint ignore=DL3064
+ENV TIKTOKEN_CACHE_DIR=/opt/chatbot/tiktoken
+RUN /opt/chatbot/venv/bin/python -c "from pathlib import Path; from chatbot_server.tokens import seed_cache; seed_cache(Path('/opt/chatbot/tiktoken'))" \
+ && /opt/chatbot/venv/bin/python -c "import tiktoken; tiktoken.get_encoding('o200k_base'); tiktoken.get_encoding('cl100k_base')" \
+ && chmod -R a+rX /opt/chatbot
 
 # bot: the runtime image.
 FROM base AS bot
 RUN apt-get update \
  && apt-get install --yes --no-install-recommends git openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-# The wheels are bind-mounted, not copied: they never become a layer of this image.
-RUN --mount=type=bind,from=bot-build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels 'chatbot-operator[bot]'
-# tiktoken's encodings, baked in: the pod has no internet and cannot write outside /tmp. The bot
-# finds them here and writes nothing (see chatbot_server/tokens.py).
+COPY --from=bot-build /opt/chatbot /opt/chatbot
 # hadolint ignore=DL3064
-ENV TIKTOKEN_CACHE_DIR=/opt/chatbot/tiktoken
-RUN python -c "from pathlib import Path; from chatbot_server.tokens import seed_cache; seed_cache(Path('/opt/chatbot/tiktoken'))" \
- && python -c "import tiktoken; tiktoken.get_encoding('o200k_base'); tiktoken.get_encoding('cl100k_base')" \
- && chmod -R a+rX /opt/chatbot
+ENV PATH=/opt/chatbot/venv/bin:${PATH} \
+    TIKTOKEN_CACHE_DIR=/opt/chatbot/tiktoken
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080
@@ -63,24 +86,27 @@ ENTRYPOINT ["python", "-m", "chatbot_server"]
 # `git ls-remote` (https and ssh), hence git and openssh-client; it never clones.
 # ===================================================================================================
 
-# operator-build: wheels for the project and the `operator` extra only. README.md is copied because
+# operator-build: the project and the `operator` extra only. README.md is copied because
 # pyproject.toml declares it as the package's readme.
-FROM base AS operator-build
+FROM venv-build AS operator-build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 # None of the bot's code: the operator shares only chatbot_contract with the bot (make lint checks it).
 COPY contract/ contract/
 COPY operator/ operator/
-RUN pip wheel --wheel-dir /wheels '.[operator]'
+# kubernetes/aio is the client's asyncio twin (a third of the installed size); the operator uses
+# the synchronous client (chatbot_operator/kube.py) and Kopf its own.
+RUN pip --python /opt/chatbot/venv/bin/python install '.[operator]' \
+ && slim-venv /opt/chatbot/venv kubernetes/aio \
+ && chmod -R a+rX /opt/chatbot
 
 # operator: the runtime image.
 FROM base AS operator
 RUN apt-get update \
  && apt-get install --yes --no-install-recommends git openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-# The wheels are bind-mounted, not copied: they never become a layer of this image.
-RUN --mount=type=bind,from=operator-build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels 'chatbot-operator[operator]'
+COPY --from=operator-build /opt/chatbot /opt/chatbot
+ENV PATH=/opt/chatbot/venv/bin:${PATH}
 # Nothing is written outside /tmp (an emptyDir in the chart): no bytecode at run time
 # (PYTHONDONTWRITEBYTECODE), HOME and TMPDIR are /tmp (base stage), git runs without user config.
 USER 10001:10001

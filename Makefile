@@ -1,6 +1,6 @@
 # chatbot-operator: one entry point for developers and CI.
 #   make demo   - a local control plane, the chart, the operator and the example bot
-#   make test   - a local virtualenv, every dependency, lint and all three test tiers
+#   make test   - a local virtualenv, every dependency, lint and every test tier
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv with every Python dependency
 
-system-deps: ## install the Debian packages the tests use (git, openssl, chromium)
+system-deps: ## install the Debian packages the tests use (git, openssl, chromium, docker.io, debootstrap)
 	hack/install-system-deps.sh
 
 lint: venv ## ruff, mypy, the import rules between packages (import-linter), module sizes
@@ -40,10 +40,13 @@ test-unit: venv ## tier 1: pure functions
 test-integration: venv system-deps ## tier 2: handlers against kmock, the bot against local fakes
 	$(PYTEST) tests/integration
 
-test-e2e: venv system-deps tools ## tier 3: the real control plane with helm and kubectl
+test-e2e: venv system-deps tools ## tier 4: the real control plane with helm and kubectl
 	$(PYTEST) tests/e2e
 
-test: lint test-unit test-integration test-e2e ## everything CI runs
+test-containers: venv images tools ## tier 3: the built images, run as Kubernetes runs them
+	hack/engine.sh exec $(PYTEST) tests/containers
+
+test: lint test-unit test-integration test-containers test-e2e ## everything CI runs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
@@ -59,6 +62,12 @@ cluster: tools ## start the local control plane on loopback
 cluster-down: ## stop every process `make cluster` started
 	hack/cluster.sh down
 # --- end cluster ---
+
+# --- images (hack/, docs/images.md) ---
+.PHONY: images test-containers
+images: system-deps ## build chatbot-bot:dev and chatbot-operator:dev with a private Docker engine
+	hack/images.sh build
+# --- end images ---
 
 # --- demo ---
 demo: venv tools ## local control plane + chart + operator + example bot you can chat with

@@ -4,6 +4,7 @@
 # module proxy, and prints the directory that holds them (see docs/control-plane.md).
 #
 #   hack/build-tools.sh            build what is missing, print the bin dir on stdout
+#   hack/build-tools.sh helm       only helm (minutes, not the control plane's tens), print its bin dir
 #
 # Binaries are cached by version under $CHATBOT_OPERATOR_CACHE (default ~/.cache/chatbot-operator):
 #   kubernetes-<v>/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
@@ -192,6 +193,12 @@ main() {
   # Two builds at once (make tools in two shells) would step on each other's partial output.
   exec 9>"${CACHE_ROOT}/.build.lock"
   flock 9
+  if [[ "${1:-}" == "helm" ]]; then
+    build_helm
+    printf '%s\n' "$(component_dir helm "${HELM_VERSION}")/bin"
+    return
+  fi
+  [[ $# -eq 0 ]] || die "usage: hack/build-tools.sh [helm]"
   local started
   started=$(date +%s)
   # Small ones first, so a failure in the environment shows up before the long build.

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck source-path=SCRIPTDIR
-# Shared by hack/build-tools.sh and hack/cluster.sh: versions, cache layout, logging.
+# Shared by the scripts of hack/: versions, cache layout, logging.
 # Sourced, never executed.
 
 HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +16,10 @@ readonly CACHE_ROOT
 
 # Where `make cluster` keeps the running cluster's state (kubeconfig, certs, PIDs, logs).
 CLUSTER_DIR=${CLUSTER_DIR:-${CACHE_ROOT}/cluster}
+
+# The private Docker engine of hack/engine.sh: socket, data root, logs.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+ENGINE_DIR=${CHATBOT_ENGINE_DIR:-${CACHE_ROOT}/engine}
 
 # The directory of symlinks handed to users and tests: one per set of pinned versions, so two
 # checkouts pinning different versions never see each other's binaries.

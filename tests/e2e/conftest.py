@@ -3,6 +3,11 @@
 - `cluster` (session): `hack/cluster.sh up` in a private CLUSTER_DIR, `down` at the end; or, with
   E2E_KUBECONFIG set, that existing cluster (kind, minikube, AKS...), left as it is.
 - `namespace` (function): a fresh namespace per test, deleted afterwards.
+- `operator` (module): the operator process, run as the chart runs it (operator_process.py), with
+  the ServiceAccount and environment of `release` (the session's `operator_release` unless a
+  module defines `release`) plus the module's `operator_env`.
+- `bots` (function): the test's namespace, with the operator running; afterwards no RBAC refusal
+  may be in the operator's log.
 - On a failed test the component logs (and the operator's log) are printed in its report.
 """
 
@@ -11,7 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -26,7 +31,12 @@ from tests.e2e.cluster import (
     failed_test,
     unique_name,
 )
-from tests.e2e.operator_process import Release
+from tests.e2e.operator_process import (
+    LocalOperator,
+    Release,
+    print_operator_log_on_failure,
+    running_operator,
+)
 from tests.e2e.secret_scan import recording
 from tests.support.gitserver import running_git_server
 
@@ -44,8 +54,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     # A cold build of the control plane takes about 25 minutes: do it before the first test, where
-    # no per-test timeout applies (`make test-e2e` has already done it in `make tools`).
-    if any(Path(str(item.fspath)).is_relative_to(E2E_DIR) for item in session.items):
+    # no per-test timeout applies (`make test-e2e` has already done it in `make tools`). Only for
+    # tests on a cluster: the chart's own tests need helm alone (test_chart.py).
+    if any(
+        Path(str(item.fspath)).is_relative_to(E2E_DIR) and "cluster" in getattr(item, "fixturenames", ())
+        for item in session.items
+    ):
         build_tools()
 
 
@@ -146,6 +160,49 @@ def operator_release(cluster: Cluster) -> Iterator[Release]:
         # Kept by the chart's policy on uninstall; removed here so an existing cluster is left as found.
         cluster.kubectl("delete", "crd", CRD_NAME, "--ignore-not-found", "--wait=false", check=False)
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="module")
+def release(operator_release: Release) -> Release:
+    """The chart release the module's `operator` runs with; a module may install its own under this name."""
+    return operator_release
+
+
+@pytest.fixture(scope="module")
+def operator_env() -> Mapping[str, str]:
+    """Operator settings on top of the chart's, for the module's `operator`; a module may override it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def operator(
+    release: Release,
+    operator_env: Mapping[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[LocalOperator]:
+    workdir = tmp_path_factory.mktemp(f"operator-{request.module.__name__.rsplit('.', 1)[-1]}")
+    with running_operator(release, workdir, operator_env) as process:
+        yield process
+
+
+@pytest.fixture(autouse=True)
+def operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test that used the operator gets the tail of its log in its report."""
+    yield
+    if "operator" in request.fixturenames and failed_test(request):
+        print_operator_log_on_failure(request, request.getfixturevalue("operator"))
+
+
+@pytest.fixture
+def bots(namespace: str, operator: LocalOperator) -> Iterator[str]:
+    """The test's namespace, with the operator running in it; afterwards the chart's RBAC must not
+    have refused the operator anything."""
+    operator.assert_running()
+    since = operator.log_offset()
+    yield namespace
+    denials = operator.rbac_denials(since)
+    assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
 
 
 @pytest.fixture(scope="session")

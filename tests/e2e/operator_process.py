@@ -9,6 +9,7 @@ RBAC allows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -183,6 +185,21 @@ class LocalOperator:
             log.seek(since)
             text = log.read().decode(errors="replace")
         return [line for line in text.splitlines() if RBAC_DENIAL.search(line)]
+
+
+@contextlib.contextmanager
+def running_operator(
+    release: Release, workdir: Path, env_overrides: Mapping[str, str] | None = None, *, start: bool = True
+) -> Iterator[LocalOperator]:
+    """A LocalOperator for `release` with `env_overrides` on top of the chart's environment,
+    started unless `start` is false, and stopped at the end."""
+    process = LocalOperator(release=release, workdir=workdir, env_overrides=dict(env_overrides or {}))
+    try:
+        if start:
+            process.start()
+        yield process
+    finally:
+        process.stop()
 
 
 def print_operator_log_on_failure(request: pytest.FixtureRequest, operator: LocalOperator) -> None:

@@ -1,11 +1,13 @@
 """Reading a ChatBot's rollout on the real cluster: shared by the corpus and settings rollout tests."""
 
+import time
 from typing import Any
 
-from tests.e2e.cluster import Cluster, condition
+from tests.e2e.cluster import Cluster, condition, wait_until
 
 CORPUS_COMMIT = "chatbot-operator.io/corpus-commit"
 SETTINGS_HASH = "chatbot-operator.io/settings-hash"
+RESYNC_ANNOTATION = "e2e.chatbot-operator.io/resync"
 
 
 def get_chatbot(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
@@ -53,3 +55,22 @@ def rolled_out(cluster: Cluster, namespace: str, name: str, annotation: str, val
         and len(live) == replicas
         and all((pod["metadata"].get("annotations") or {}).get(annotation) == value for pod in live)
     )
+
+
+def resync(cluster: Cluster, namespace: str, name: str) -> None:
+    """Have the operator reconcile the ChatBot once more, and wait until it has.
+
+    A new annotation is a change Kopf hands to the operator's update handler, and Kopf records it in
+    its diff-base (status.kopf.diffBase) only once the handler has succeeded. A stalled operator
+    fails here, so that "nothing changed" afterwards is a finding, not a sleep.
+    """
+    marker = str(time.time_ns())
+    cluster.kubectl(
+        "annotate", "chatbot", name, "-n", namespace, f"{RESYNC_ANNOTATION}={marker}", "--overwrite"
+    )
+
+    def handled() -> bool:
+        status = get_chatbot(cluster, namespace, name).get("status") or {}
+        return marker in str((status.get("kopf") or {}).get("diffBase", ""))
+
+    wait_until(f"the operator to reconcile ChatBot {namespace}/{name} again", handled)

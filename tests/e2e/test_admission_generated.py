@@ -18,7 +18,6 @@ import copy
 import json
 import os
 import string
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -513,14 +512,6 @@ def test_generated_specs_are_rejected_naming_the_field_or_accepted(
     assert error is not None, f"an invalid spec was accepted: {invalid[0]}"
     assert error.status in (400, 422), (error.status, message_of(error))
     assert invalid[0].field in message_of(error), message_of(error)
-
-
-@pytest.fixture(scope="module")
-def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    process = LocalOperator(release=operator_release, workdir=tmp_path_factory.mktemp("admission-operator"))
-    process.start()
-    yield process
-    process.stop()
 
 
 @settings(

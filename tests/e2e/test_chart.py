@@ -20,7 +20,7 @@ KUBE_VERSION = "1.35.0"
 
 @pytest.fixture(scope="module")
 def helm_bin() -> Path:
-    return build_tools() / "helm"
+    return build_tools("helm") / "helm"
 
 
 def helm_template(helm_bin: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

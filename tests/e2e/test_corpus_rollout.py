@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from tests.e2e.cluster import EXAMPLE_FILE, Cluster, condition, wait_until
-from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
 from tests.e2e.rollouts import (
     CORPUS_COMMIT,
     get_chatbot,
@@ -33,35 +32,14 @@ REFRESH_WAIT = 90.0
 
 
 @pytest.fixture(scope="module")
-def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    process = LocalOperator(
-        release=operator_release,
-        workdir=tmp_path_factory.mktemp("operator-corpus"),
-        env_overrides={
-            "CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "2",
-        },
-    )
-    process.start()
-    yield process
-    process.stop()
+def operator_env() -> dict[str, str]:
+    return {"CHATBOT_OPERATOR_REFRESH_CHECK_SECONDS": "2"}
 
 
 @pytest.fixture(scope="module")
 def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     with running_git_server(tmp_path_factory.mktemp("git-rollout")) as server:
         yield server
-
-
-@pytest.fixture
-def bots(
-    cluster: Cluster, namespace: str, operator: LocalOperator, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A namespace where the operator is running; its log is printed if the test fails."""
-    since = operator.log_offset()
-    yield namespace
-    print_operator_log_on_failure(request, operator)
-    denials = operator.rbac_denials(since)
-    assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -159,7 +137,7 @@ def test_a_moved_branch_rolls_the_pods_and_an_unmoved_one_does_not(
         lambda: corpus_status(get_chatbot(cluster, bots, name)).get("checkedAt") != checked,
         timeout=REFRESH_WAIT,
     )
-    time.sleep(3)  # anything a refresh would write is written by now
+    # checkedAt is written by the status patch, the last write of that reconcile: its apply is done.
     after = cluster.get("deployment", name, "-n", bots)
     assert after["metadata"]["generation"] == rolled["metadata"]["generation"]
     assert template_annotations(after) == template_annotations(rolled)
@@ -206,11 +184,15 @@ def test_a_ref_that_does_not_exist_is_ref_not_found_and_the_pods_keep_the_old_co
     assert event["type"] == "Warning"
     assert "no-such-branch" in event["message"]
 
-    # No rollout: not now, and not after later lookups tried the ref again either.
+    # No rollout: not now, and not after the operator has looked the ref up twice more (it retries
+    # a failing ref at every check, every 2 s here; a stalled operator fails this wait).
     lookups_before = len(git_server.http_requests)
-    time.sleep(10)
-    lookups = [p for p, _ in git_server.http_requests[lookups_before:] if p.startswith("/pinned.git/")]
-    print(f"{len(lookups)} requests for the missing ref in 10 s while it failed")
+
+    def looked_up_again() -> bool:
+        later = git_server.http_requests[lookups_before:]
+        return len([p for p, _ in later if p.startswith("/pinned.git/info/refs")]) >= 2
+
+    wait_until("two more lookups of the missing ref", looked_up_again, timeout=60)
     after = cluster.get("deployment", name, "-n", bots)
     assert template_annotations(after)[CORPUS_COMMIT] == commit
     assert after["metadata"]["generation"] == deployment["metadata"]["generation"]

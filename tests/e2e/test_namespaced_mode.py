@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, condition, unique_name
-from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.operator_process import LocalOperator, Release
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def watched(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def scoped_release(cluster: Cluster, operator_release: Release, watched: str) -> Iterator[Release]:
+def release(cluster: Cluster, operator_release: Release, watched: str) -> Iterator[Release]:
     """Installed after the cluster-wide release, which owns the CRD: this one leaves it alone."""
     namespace = unique_name("e2e-scoped-operator")
     cluster.kubectl("create", "namespace", namespace)
@@ -36,61 +36,45 @@ def scoped_release(cluster: Cluster, operator_release: Release, watched: str) ->
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
-@pytest.fixture(scope="module")
-def scoped_operator(
-    scoped_release: Release, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalOperator]:
-    process = LocalOperator(release=scoped_release, workdir=tmp_path_factory.mktemp("scoped-operator"))
-    process.start()
-    yield process
-    process.stop()
-
-
 def test_namespaced_release_creates_roles_only_in_the_watched_namespace(
-    cluster: Cluster, scoped_release: Release, watched: str
+    cluster: Cluster, release: Release, watched: str
 ) -> None:
-    roles = cluster.get("roles", "-A", "-l", f"app.kubernetes.io/instance={scoped_release.name}")["items"]
+    roles = cluster.get("roles", "-A", "-l", f"app.kubernetes.io/instance={release.name}")["items"]
     assert [role["metadata"]["namespace"] for role in roles] == [watched]
-    env = scoped_release.container_env()
+    env = release.container_env()
     assert env["CHATBOT_OPERATOR_NAMESPACES"] == watched
 
 
 def test_operator_with_namespaced_rights_reconciles_a_chatbot_there(
     cluster: Cluster,
-    scoped_operator: LocalOperator,
+    operator: LocalOperator,
     watched: str,
     corpus_repo: CorpusRepo,
-    request: pytest.FixtureRequest,
 ) -> None:
     chatbot: dict[str, Any] = yaml.safe_load(EXAMPLE_FILE.read_text())
     chatbot["spec"]["corpus"]["repo"] = corpus_repo.url
     name = chatbot["metadata"]["name"]
-    try:
-        cluster.apply(chatbot, namespace=watched)
-        cluster.kubectl(
-            "wait", "--for=condition=Ready", f"chatbot/{name}", "-n", watched, "--timeout=90s", timeout=120
-        )
-        ready = condition(cluster.get("chatbot", name, "-n", watched), "Ready") or {}
-        assert ready.get("status") == "True"
-        denials = scoped_operator.rbac_denials()
-        assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
-    finally:
-        print_operator_log_on_failure(request, scoped_operator)
+    cluster.apply(chatbot, namespace=watched)
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", f"chatbot/{name}", "-n", watched, "--timeout=90s", timeout=120
+    )
+    ready = condition(cluster.get("chatbot", name, "-n", watched), "Ready") or {}
+    assert ready.get("status") == "True"
+    denials = operator.rbac_denials()
+    assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
 
 
 def test_reading_secrets_outside_the_watched_namespace_is_forbidden(
-    cluster: Cluster, scoped_operator: LocalOperator, watched: str, namespace: str
+    cluster: Cluster, operator: LocalOperator, watched: str, namespace: str
 ) -> None:
     cluster.kubectl("create", "secret", "generic", "not-yours", "-n", namespace, "--from-literal=k=v")
-    allowed = cluster.kubectl(
-        "get", "secrets", "-n", watched, kubeconfig=scoped_operator.kubeconfig, check=False
-    )
+    allowed = cluster.kubectl("get", "secrets", "-n", watched, kubeconfig=operator.kubeconfig, check=False)
     assert allowed.returncode == 0, allowed.stderr
     denied = cluster.kubectl(
-        "get", "secret", "not-yours", "-n", namespace, kubeconfig=scoped_operator.kubeconfig, check=False
+        "get", "secret", "not-yours", "-n", namespace, kubeconfig=operator.kubeconfig, check=False
     )
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr.lower()
-    cluster_wide = cluster.kubectl("get", "secrets", "-A", kubeconfig=scoped_operator.kubeconfig, check=False)
+    cluster_wide = cluster.kubectl("get", "secrets", "-A", kubeconfig=operator.kubeconfig, check=False)
     assert cluster_wide.returncode != 0
     assert "forbidden" in cluster_wide.stderr.lower()

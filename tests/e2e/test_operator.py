@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 import urllib.request
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,32 +26,10 @@ from tests.e2e.cluster import (
     condition,
     wait_until,
 )
-from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.operator_process import LocalOperator, Release
+from tests.e2e.rollouts import resync
 
 INVALID_DIR = REPO_ROOT / "tests" / "data" / "invalid_chatbots"
-# How long a no-op must stay a no-op: a few of the operator's resync opportunities.
-QUIET_SECONDS = 5.0
-
-
-@pytest.fixture(scope="module")
-def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    process = LocalOperator(release=operator_release, workdir=tmp_path_factory.mktemp("operator"))
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def bots(
-    cluster: Cluster, namespace: str, operator: LocalOperator, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A namespace where the operator is running; its log is printed if the test fails."""
-    operator.assert_running()
-    since = operator.log_offset()
-    yield namespace
-    print_operator_log_on_failure(request, operator)
-    denials = operator.rbac_denials(since)
-    assert not denials, "the chart's RBAC refused the operator:\n" + "\n".join(denials)
 
 
 def example_chatbot(corpus_repo: CorpusRepo) -> dict[str, Any]:
@@ -273,9 +249,9 @@ def test_editing_the_prompt_rolls_a_new_replica_set_and_reapplying_does_not(
     first_sets = replica_sets(cluster, bots, deployment)
     assert len(first_sets) == 1
 
-    # Unchanged: nothing moves.
+    # Unchanged: nothing moves, even once the operator has reconciled the ChatBot again.
     cluster.apply(chatbot, namespace=bots)
-    time.sleep(QUIET_SECONDS)
+    resync(cluster, bots, name)
     again = cluster.get("deployment", name, "-n", bots)
     assert again["metadata"]["generation"] == deployment["metadata"]["generation"]
     assert again["metadata"]["resourceVersion"] == deployment["metadata"]["resourceVersion"]

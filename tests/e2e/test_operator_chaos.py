@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.cluster import Cluster
 from tests.e2e.fleet import CHILD_KINDS, Expected, Fleet, chatbot_manifest
-from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.operator_process import LocalOperator, Release, running_operator
 
 CHATBOTS = int(os.environ.get("CHAOS_CHATBOTS", "20"))
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
@@ -33,20 +33,14 @@ MAX_KILL_DELAY = float(os.environ.get("CHAOS_MAX_KILL_DELAY", "8"))
 
 @pytest.fixture
 def operator(
-    operator_release: Release,
-    namespace: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
+    operator_release: Release, namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalOperator]:
-    # Confined to the test's namespace, so an operator of another test never helps it converge.
-    process = LocalOperator(
-        release=operator_release,
-        workdir=tmp_path_factory.mktemp("chaos-operator"),
-        env_overrides={"CHATBOT_OPERATOR_NAMESPACES": namespace},
-    )
-    yield process
-    print_operator_log_on_failure(request, process)
-    process.stop()
+    """Not conftest's: one per test, started by the test, and confined to the test's namespace, so
+    that an operator of another test never helps it converge."""
+    env = {"CHATBOT_OPERATOR_NAMESPACES": namespace}
+    workdir = tmp_path_factory.mktemp("chaos-operator")
+    with running_operator(operator_release, workdir, env, start=False) as process:
+        yield process
 
 
 def kill(operator: LocalOperator) -> None:

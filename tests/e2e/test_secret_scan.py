@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,9 @@ import pytest
 import yaml
 
 from tests.e2e.cluster import EXAMPLE_FILE, Cluster, CorpusRepo, wait_until
-from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.operator_process import LocalOperator, print_operator_log_on_failure
 from tests.e2e.rollouts import SETTINGS_HASH, rolled_out, settled, template_annotations
 from tests.e2e.secret_scan import ClusterRecorder, find_leaks, searched_places, secret_values
-
-
-@pytest.fixture(scope="module")
-def operator(operator_release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    process = LocalOperator(release=operator_release, workdir=tmp_path_factory.mktemp("operator-scan"))
-    process.start()
-    yield process
-    process.stop()
 
 
 def secret_manifest(name: str, data: dict[str, str]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from tests.e2e.least_privilege import (
     service_account_user,
     write_values,
 )
-from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.operator_process import LocalOperator, Release
 
 POLICY_VALUE = NETWORK_POLICY_VALUES["networkPolicy"]
 
@@ -53,15 +53,7 @@ def release(
 
 
 @pytest.fixture(scope="module")
-def operator(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    process = LocalOperator(release=release, workdir=tmp_path_factory.mktemp("sec-operator"))
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def bots(cluster: Cluster) -> Iterator[str]:
+def restricted_bots(cluster: Cluster) -> Iterator[str]:
     """A namespace that enforces `restricted`, for the ChatBot of this module."""
     name = unique_name("e2e-sec-bots")
     cluster.kubectl("create", "namespace", name)
@@ -71,19 +63,12 @@ def bots(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def chatbot(cluster: Cluster, operator: LocalOperator, bots: str, corpus_repo: CorpusRepo) -> str:
+def chatbot(cluster: Cluster, operator: LocalOperator, restricted_bots: str, corpus_repo: CorpusRepo) -> str:
     try:
-        return apply_chatbot(cluster, bots, corpus_repo)
+        return apply_chatbot(cluster, restricted_bots, corpus_repo)
     except AssertionError:
         print(operator.log_tail())
         raise
-
-
-@pytest.fixture(autouse=True)
-def operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "operator" in request.fixturenames:
-        print_operator_log_on_failure(request, request.getfixturevalue("operator"))
 
 
 def test_operator_pod_with_the_policy_setting_is_admitted_under_restricted(
@@ -99,20 +84,20 @@ def test_operator_pod_with_the_policy_setting_is_admitted_under_restricted(
 
 
 def test_bot_pods_with_their_corpus_init_container_are_admitted_under_restricted(
-    cluster: Cluster, bots: str, chatbot: str
+    cluster: Cluster, restricted_bots: str, chatbot: str
 ) -> None:
-    pods = cluster.get("pods", "-n", bots, "-l", f"app.kubernetes.io/instance={chatbot}")["items"]
+    pods = cluster.get("pods", "-n", restricted_bots, "-l", f"app.kubernetes.io/instance={chatbot}")["items"]
     assert len(pods) == 2
     assert all(pod["spec"]["initContainers"][0]["name"] == "corpus" for pod in pods)
-    events = cluster.get("events", "-n", bots, "--field-selector", "reason=FailedCreate")["items"]
+    events = cluster.get("events", "-n", restricted_bots, "--field-selector", "reason=FailedCreate")["items"]
     assert not events, [event["message"] for event in events]
 
 
 def test_every_chatbot_gets_a_network_policy_that_selects_exactly_its_pods(
-    cluster: Cluster, bots: str, chatbot: str
+    cluster: Cluster, restricted_bots: str, chatbot: str
 ) -> None:
-    policy = cluster.get("networkpolicy", chatbot, "-n", bots)
-    owner = cluster.get("chatbot", chatbot, "-n", bots)
+    policy = cluster.get("networkpolicy", chatbot, "-n", restricted_bots)
+    owner = cluster.get("chatbot", chatbot, "-n", restricted_bots)
     (reference,) = policy["metadata"]["ownerReferences"]
     assert (reference["kind"], reference["uid"], reference["controller"]) == (
         "ChatBot",
@@ -120,17 +105,17 @@ def test_every_chatbot_gets_a_network_policy_that_selects_exactly_its_pods(
         True,
     )
     selector = policy["spec"]["podSelector"]["matchLabels"]
-    deployment = cluster.get("deployment", chatbot, "-n", bots)
+    deployment = cluster.get("deployment", chatbot, "-n", restricted_bots)
     assert selector == deployment["spec"]["selector"]["matchLabels"]
     label_query = ",".join(f"{key}={value}" for key, value in selector.items())
-    selected = cluster.get("pods", "-n", bots, "-l", label_query)["items"]
+    selected = cluster.get("pods", "-n", restricted_bots, "-l", label_query)["items"]
     assert len(selected) == owner["status"]["readyReplicas"] == 2
 
 
 def test_the_policy_allows_dns_and_the_listed_egress_and_ingress_only_to_the_bot_port(
-    cluster: Cluster, bots: str, chatbot: str
+    cluster: Cluster, restricted_bots: str, chatbot: str
 ) -> None:
-    spec: dict[str, Any] = cluster.get("networkpolicy", chatbot, "-n", bots)["spec"]
+    spec: dict[str, Any] = cluster.get("networkpolicy", chatbot, "-n", restricted_bots)["spec"]
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     dns, llm, extra = spec["egress"]
     assert dns["to"] == [
@@ -152,23 +137,25 @@ def test_the_policy_allows_dns_and_the_listed_egress_and_ingress_only_to_the_bot
     ]
 
 
-def test_a_network_policy_deleted_by_hand_is_put_back(cluster: Cluster, bots: str, chatbot: str) -> None:
-    uid = cluster.get("networkpolicy", chatbot, "-n", bots)["metadata"]["uid"]
-    cluster.kubectl("delete", "networkpolicy", chatbot, "-n", bots)
+def test_a_network_policy_deleted_by_hand_is_put_back(
+    cluster: Cluster, restricted_bots: str, chatbot: str
+) -> None:
+    uid = cluster.get("networkpolicy", chatbot, "-n", restricted_bots)["metadata"]["uid"]
+    cluster.kubectl("delete", "networkpolicy", chatbot, "-n", restricted_bots)
 
     def recreated() -> bool:
-        policy = cluster.try_get("networkpolicy", chatbot, "-n", bots)
+        policy = cluster.try_get("networkpolicy", chatbot, "-n", restricted_bots)
         return policy is not None and policy["metadata"]["uid"] != uid
 
     wait_until("the NetworkPolicy to be recreated", recreated, timeout=60)
 
 
 def test_the_service_account_may_do_exactly_what_the_operator_needs(
-    cluster: Cluster, operator: LocalOperator, bots: str
+    cluster: Cluster, operator: LocalOperator, restricted_bots: str
 ) -> None:
     """`kubectl auth can-i --list` as the operator: the whole table, so anything more is caught
     (other kinds, pods/exec, RBAC, namespaces, nodes, delete or update of anything)."""
-    rights = rules_allowed_in(cluster, operator.kubeconfig, bots)
+    rights = rules_allowed_in(cluster, operator.kubeconfig, restricted_bots)
     assert rights == {**OPERATOR_RIGHTS, CRDS: {"list", "watch"}}
 
 

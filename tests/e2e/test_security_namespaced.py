@@ -28,7 +28,7 @@ from tests.e2e.least_privilege import (
     service_account_user,
     write_values,
 )
-from tests.e2e.operator_process import LocalOperator, Release, print_operator_log_on_failure
+from tests.e2e.operator_process import LocalOperator, Release
 
 ENFORCE_RESTRICTED = RESTRICTED_LABELS[0]
 NETWORK_POLICIES: Access = ("networking.k8s.io", "networkpolicies", "create")
@@ -61,27 +61,12 @@ def release(
 
 
 @pytest.fixture(scope="module")
-def operator(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    process = LocalOperator(release=release, workdir=tmp_path_factory.mktemp("sec-scoped-operator"))
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
 def chatbot(cluster: Cluster, operator: LocalOperator, watched: str, corpus_repo: CorpusRepo) -> str:
     try:
         return apply_chatbot(cluster, watched, corpus_repo)
     except AssertionError:
         print(operator.log_tail())
         raise
-
-
-@pytest.fixture(autouse=True)
-def operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "operator" in request.fixturenames:
-        print_operator_log_on_failure(request, request.getfixturevalue("operator"))
 
 
 def test_network_policy_rights_come_with_the_watched_namespaces_role_only(

@@ -1,9 +1,10 @@
-"""The Dockerfile: hadolint finds nothing, every image runs as a non-root user, and the operator's
-image holds none of the bot's code.
+"""The Dockerfile: hadolint finds nothing, it builds offline, every image runs as a non-root user,
+and the operator's image holds none of the bot's code.
 
-The images cannot be built here (no Docker engine), so what can be checked without building is
-checked on the file: the linter, and the user each runtime target ends with, which is the user
-its container starts as (Kubernetes' runAsNonRoot can only verify a numeric one).
+The images are built and run by the container tier (tests/containers, `make test-containers`); these
+checks read the file and fail in seconds: the linter, no frontend to fetch from a registry, and the
+user each runtime target ends with, which is the user its container starts as (Kubernetes'
+runAsNonRoot can only verify a numeric one).
 """
 
 import re
@@ -59,6 +60,14 @@ def test_hadolint_is_not_blind() -> None:
     assert result.returncode != 0
     assert "DL3007" in result.stdout  # the latest tag
     assert "DL3013" in result.stdout  # an unpinned pip install
+
+
+def test_the_dockerfile_needs_no_frontend_from_a_registry() -> None:
+    # A `# syntax=` directive makes BuildKit pull that frontend image first: builds without a
+    # registry (CI, air-gapped users) then fail before the first instruction. The built-in
+    # frontend already has everything the file uses, RUN --mount included.
+    directives = re.findall(r"^#\s*syntax\s*=.*$", DOCKERFILE.read_text(), re.MULTILINE | re.IGNORECASE)
+    assert directives == []
 
 
 @pytest.mark.parametrize("target", RUNTIME_TARGETS)
