@@ -91,7 +91,7 @@ def missed_expectations(expect: GoldenExpect, answer: GivenAnswer, faq_answer: s
             missed.append(f"the FAQ answer {quote(faq_answer)}")
     elif expect.faq_answer is False and faq_answer is not None and normalise(faq_answer) in text:
         missed.append("no FAQ answer")
-    if expect.source is not None and expect.source not in answer.sources:
+    if expect.source is not None and not any(cites(source, expect.source) for source in answer.sources):
         cited = ", ".join(answer.sources) or "none"
         missed.append(f"{expect.source} among the sources (cited: {cited})")
     missed.extend(f"the text {quote(word)}" for word in expect.contains if normalise(word) not in text)
@@ -101,6 +101,12 @@ def missed_expectations(expect: GoldenExpect, answer: GivenAnswer, faq_answer: s
     elif expect.fallback is False and answer.mode == "fallback":
         missed.append("an answer, but the bot fell back")
     return missed
+
+
+def cites(source: str, path: str) -> bool:
+    """Whether a cited source is the document at `path`: the path itself, or a part of it (a
+    heading after `#`, `:` or ` > `), so a source that names its section still counts."""
+    return source == path or (source.startswith(path) and source[len(path)] in "#: >")
 
 
 def check_answer(

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tests.integration.bot.conftest import FAQ
 from tests.support.fake_llm import FakeLLM
 
 import chatbot_contract as contract
+from chatbot_operator.bot_settings import render_bot_settings
 
 CHECK_TIMEOUT_SECONDS = 60
+REPO_ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE = REPO_ROOT / "examples" / "chatbot.yaml"
 GOLDEN = [
     {"question": "What are your support hours?", "expect": {"faq_answer": True}},
     {
@@ -120,3 +125,18 @@ def test_settings_the_bot_cannot_load_are_reported_as_a_check_error(tmp_path: Pa
     assert failed.exit_code == 2
     assert failed.termination_message.startswith("GoldenQuestionsError: invalid settings")
     assert "golden_questions.0.expect" in failed.termination_message
+
+
+def test_the_examples_golden_questions_pass_against_the_example_corpus(tmp_path: Path) -> None:
+    # The example serves this repository's docs (corpus.paths): the same files, offline.
+    spec = yaml.safe_load(EXAMPLE.read_text())["spec"]
+    corpus = tmp_path / "corpus"
+    for pattern in spec["corpus"]["paths"]:
+        for path in REPO_ROOT.glob(pattern):
+            target = corpus / path.relative_to(REPO_ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    settings = render_bot_settings("docs-assistant", spec, spec["systemPrompt"])
+    assert len(settings["golden_questions"]) == 2
+    result = run_check(tmp_path, corpus, settings)
+    assert (result.exit_code, result.termination_message) == (0, ""), result.stderr

@@ -95,3 +95,10 @@ def test_the_summary_counts_the_other_failures() -> None:
 def test_an_expectation_without_checks_or_contradicting_itself_is_refused(expect: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         GoldenExpect.model_validate(expect)
+
+
+def test_a_source_naming_a_section_of_the_document_counts_as_the_document() -> None:
+    expect = GoldenExpect(source="docs/install.md")
+    answer = given("Run it.", "corpus", ("docs/install.md#requirements",))
+    assert missed_expectations(expect, answer, None) == []
+    assert missed_expectations(expect, given("Run it.", "corpus", ("docs/install.md.bak",)), None)
