@@ -27,13 +27,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A fixed numeric uid/gid, so `runAsNonRoot` can verify it without an /etc/passwd lookup.
 # git needs neither Perl's modules (only git's Perl scripts do: svn, send-email, ...) nor its server
 # programs: dpkg leaves them out, as the slim base leaves out documentation, and the packages stay
-# installed as far as apt is concerned (perl-base, which Debian's own scripts use, is kept whole).
+# installed as far as apt is concerned. perl-base, which Debian's own scripts use (debconf's modules
+# in /usr/share/perl5 included), is kept whole. An image built FROM these that needs Perl: delete
+# this file, then `apt-get install --reinstall perl perl-modules-5.36 libperl5.36`.
 RUN groupadd --system --gid 10001 chatbot \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin chatbot \
  && printf 'path-exclude %s\n' \
       '/usr/share/perl/*' '/usr/lib/*-linux-gnu/perl/*' '/usr/lib/*-linux-gnu/libperl.so*' \
-      '/usr/share/perl5/*' '/usr/share/gitweb/*' '/usr/lib/git-core/git-daemon' \
+      '/usr/share/perl5/Git*' '/usr/share/perl5/Error*' '/usr/share/gitweb/*' \
+      '/usr/lib/git-core/git-daemon' \
       '/usr/lib/git-core/git-http-backend' '/usr/lib/git-core/git-http-push' \
       '/usr/lib/git-core/git-imap-send' '/usr/lib/git-core/git-shell' '/usr/lib/git-core/scalar' \
       > /etc/dpkg/dpkg.cfg.d/chatbot-no-perl-modules
@@ -45,6 +48,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && python -m venv --without-pip /opt/chatbot/venv
 COPY hack/slim-venv.sh /usr/local/bin/slim-venv
+COPY hack/pip-install-extra.sh /usr/local/bin/pip-install-extra
 
 # ===================================================================================================
 # bot: the chatbot server (`python -m chatbot_server`). The corpus init container runs this same
@@ -55,9 +59,11 @@ COPY hack/slim-venv.sh /usr/local/bin/slim-venv
 FROM venv-build AS bot-build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
+# The extra's dependencies first, from pyproject.toml alone: a change to the code reuses this layer.
+RUN pip-install-extra bot
 COPY contract/ contract/
 COPY bot_image/ bot_image/
-RUN pip --python /opt/chatbot/venv/bin/python install '.[bot]' \
+RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \
  && slim-venv /opt/chatbot/venv
 # tiktoken's encodings, baked in: the pod has no internet and cannot write outside /tmp. The bot
 # finds them here and writes nothing (see chatbot_server/tokens.py).
@@ -91,12 +97,13 @@ ENTRYPOINT ["python", "-m", "chatbot_server"]
 FROM venv-build AS operator-build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+RUN pip-install-extra operator
 # None of the bot's code: the operator shares only chatbot_contract with the bot (make lint checks it).
 COPY contract/ contract/
 COPY operator/ operator/
 # kubernetes/aio is the client's asyncio twin (a third of the installed size); the operator uses
 # the synchronous client (chatbot_operator/kube.py) and Kopf its own.
-RUN pip --python /opt/chatbot/venv/bin/python install '.[operator]' \
+RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \
  && slim-venv /opt/chatbot/venv kubernetes/aio \
  && chmod -R a+rX /opt/chatbot
 

@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: help venv system-deps lint test test-unit test-integration test-e2e demo clean
+.PHONY: help venv system-deps web lint test test-unit test-integration test-e2e demo clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+web: ## rebuild the chat page's vendor.js (marked, DOMPurify) from web/package-lock.json; commit the result
+	cd web && npm ci --no-audit --no-fund --ignore-scripts && node build.mjs
 
 venv: $(VENV)/.installed ## create .venv with every Python dependency
 
@@ -43,8 +46,8 @@ test-integration: venv system-deps ## tier 2: handlers against kmock, the bot ag
 test-e2e: venv system-deps tools ## tier 4: the real control plane with helm and kubectl
 	$(PYTEST) tests/e2e
 
-test-containers: venv images tools ## tier 3: the built images, run as Kubernetes runs them
-	hack/engine.sh exec $(PYTEST) tests/containers
+test-containers: venv system-deps tools ## tier 3: the images, built and run as Kubernetes runs them
+	hack/images.sh test $(PYTEST) tests/containers
 
 test: lint test-unit test-integration test-containers test-e2e ## everything CI runs
 

@@ -22,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SOCKET="${ENGINE_DIR}/docker.sock"
 PIDFILE="${ENGINE_DIR}/dockerd.pid"
 # Debian's CLI, never another `docker` that happens to come first on PATH: its version matches the
-# engine's, and it finds the buildx plugin in our DOCKER_CONFIG.
+# engine's, and with DOCKER_BUILDKIT=1 it builds with the engine's BuildKit (no buildx plugin needed).
 DOCKER_CLI=/usr/bin/docker
 START_TIMEOUT=${CHATBOT_ENGINE_START_TIMEOUT:-60}
 STOP_TIMEOUT=30
@@ -43,7 +43,7 @@ answers() {
 start_engine() {
   [[ -x /usr/sbin/dockerd && -x "${DOCKER_CLI}" ]] || die "Debian's docker.io is missing: run hack/install-system-deps.sh"
   [[ $(id -u) -eq 0 ]] || die "dockerd needs root: run as root (or with sudo)"
-  mkdir -p "${ENGINE_DIR}/config/cli-plugins" "${ENGINE_DIR}/bin"
+  mkdir -p "${ENGINE_DIR}/config" "${ENGINE_DIR}/bin"
   ln -sfn "${DOCKER_CLI}" "${ENGINE_DIR}/bin/docker"
   # The config dir is ours: no credentials or contexts from ~/.docker reach the builds.
   [[ -s "${ENGINE_DIR}/config/config.json" ]] || printf '{}\n' >"${ENGINE_DIR}/config/config.json"
@@ -53,8 +53,9 @@ start_engine() {
   fi
   log "starting dockerd on ${SOCKET}"
   # setsid: the engine outlives the shell of `up`, and a Ctrl-C in that shell does not reach it.
+  # nice: builds and containers inherit the engine's priority, and others share this machine.
   # --containerd-namespace: containers of ours never mix with a containerd another tool runs.
-  setsid /usr/sbin/dockerd \
+  setsid nice -n 10 /usr/sbin/dockerd \
     --host "unix://${SOCKET}" \
     --data-root "${ENGINE_DIR}/data" \
     --exec-root "${ENGINE_DIR}/exec" \

@@ -9,6 +9,8 @@
 #                                           DIR/chatbot-operator.tar (`docker save`, for
 #                                           `ctr -n k8s.io images import`); prints their paths
 #   hack/images.sh sizes                    build, then print each image's size and its layers
+#   hack/images.sh test CMD...              build, then run CMD with CHATBOT_BOT_IMAGE and
+#                                           CHATBOT_OPERATOR_IMAGE set to the IDs just built
 #
 # Each command starts the engine if needed and stops it afterwards unless someone else still uses it
 # (hack/engine.sh exec); run inside `hack/engine.sh exec ...` it uses that engine.
@@ -26,6 +28,10 @@ image_name() { # target
   printf 'chatbot-%s:%s\n' "$1" "${TAG}"
 }
 
+# Target -> the ID of the image this run built: what `test` hands to the tests, since another
+# checkout sharing the engine may move the tags meanwhile.
+declare -A BUILT_IDS=()
+
 build() { # targets...
   local base target started
   base=$("${HACK_DIR}/base-image.sh")
@@ -33,11 +39,11 @@ build() { # targets...
     started=$(date +%s)
     # --network host: the engine has no bridge (hack/engine.sh). The base is passed in the
     # Dockerfile's own PYTHON_IMAGE argument: users build the same file on the official image.
-    nice -n 10 docker build --quiet --network host \
+    BUILT_IDS[${target}]=$(docker build --quiet --network host \
       --build-arg "PYTHON_IMAGE=${base}" \
       --target "${target}" --tag "$(image_name "${target}")" \
-      "${REPO_ROOT}" >/dev/null
-    log "built $(image_name "${target}") in $(($(date +%s) - started))s"
+      "${REPO_ROOT}")
+    log "built $(image_name "${target}") (${BUILT_IDS[${target}]:7:12}) in $(($(date +%s) - started))s"
   done
 }
 
@@ -83,7 +89,12 @@ main() {
       build "${TARGETS[@]}"
       sizes
       ;;
-    *) die "usage: hack/images.sh build [bot|operator...]|save DIR|sizes" ;;
+    test)
+      (($#)) || die "usage: hack/images.sh test CMD..."
+      build "${TARGETS[@]}"
+      CHATBOT_BOT_IMAGE=${BUILT_IDS[bot]} CHATBOT_OPERATOR_IMAGE=${BUILT_IDS[operator]} "$@"
+      ;;
+    *) die "usage: hack/images.sh build [bot|operator...]|save DIR|sizes|test CMD..." ;;
   esac
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from chatbot_server.llm import generation_params
 from chatbot_server.metrics import Metrics
 from chatbot_server.retrieval import CorpusIndex, Passage
 from chatbot_server.settings import Settings
+from chatbot_server.source_links import read_corpus_source
 from chatbot_server.tokens import TokenCounter
 
 Mode = Literal["faq", "corpus", "llm", "fallback"]
@@ -64,18 +65,28 @@ class Transcript:
     ) -> None:
         if not self.enabled:
             return
+        self.write(
+            "answer",
+            {
+                "api": api,
+                "question": question,
+                "answer": answer,
+                "mode": mode,
+                "sources": [passage.path for passage in sources],
+                "error": error,
+            },
+        )
+
+    def write(self, event: str, fields: Mapping[str, Any]) -> None:
+        """One line for `event` (answer, feedback), when the log is enabled."""
+        if not self.enabled:
+            return
         line = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "event": "answer",
+            "event": event,
             "bot": self.bot_name,
-            "api": api,
-            "question": question,
-            "answer": answer,
-            "mode": mode,
-            "sources": [passage.path for passage in sources],
-            "error": error,
         }
-        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps({**line, **fields}, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
 
@@ -91,6 +102,7 @@ class Bot:
         self.metrics = metrics
         self.faq = FaqMatcher(settings.faq, settings.faq_match_threshold)
         self.transcript = Transcript(settings.name, settings.transcript_log)
+        self.corpus_source = read_corpus_source(settings.corpus_dir)  # for the sources' links
         self.generation = generation_params(settings)
         self._faq_lines = [f"Q: {entry.question}\nA: {entry.answer}" for entry in settings.faq]
 

@@ -2,7 +2,8 @@
 
 Kubernetes updates a mounted Secret in place, so the directory is re-read when it changes (checked
 at most every RELOAD_SECONDS); a key added to or removed from the Secret takes effect without a
-restart.
+restart. A key's name (its file name: the key's name in the Secret) labels the usage it is charged
+for; the value never leaves this module.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ log = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 10.0
 MAX_KEY_BYTES = 4096
+# The key name of requests to a bot without API keys (usage metrics).
+ANONYMOUS = "anonymous"
 
 
-def read_api_keys(directory: Path | None) -> frozenset[bytes]:
-    """The keys in the directory: one per regular file, surrounding whitespace removed.
+def read_api_keys(directory: Path | None) -> dict[str, bytes]:
+    """The keys in the directory, by name: one per regular file, surrounding whitespace removed.
 
     Hidden entries (the `..data` links of a Secret volume) are skipped. A missing directory means
     no keys, hence no authentication.
     """
     if directory is None or not directory.is_dir():
-        return frozenset()
-    keys = set()
+        return {}
+    keys: dict[str, bytes] = {}
     for path in sorted(directory.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
@@ -38,8 +41,8 @@ def read_api_keys(directory: Path | None) -> frozenset[bytes]:
             log.warning("cannot read API key file %s: %s", path.name, error.strerror)
             continue
         if key:
-            keys.add(key)
-    return frozenset(keys)
+            keys[path.name] = key
+    return keys
 
 
 class ApiKeys:
@@ -75,10 +78,11 @@ class ApiKeys:
             self._keys = read_api_keys(self.directory)
             log.info("reloaded API keys from %s: %d keys", self.directory, len(self._keys))
 
-    def check(self, authorization: str | None) -> None:
-        """Raise a 401 BotError unless the Authorization header carries an accepted key."""
+    def check(self, authorization: str | None) -> str:
+        """The name of the key the Authorization header carries (ANONYMOUS when the bot needs none);
+        a 401 BotError unless it carries an accepted key."""
         if not self.required:
-            return
+            return ANONYMOUS
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise BotError(
@@ -90,10 +94,11 @@ class ApiKeys:
             )
         presented = token.strip().encode()
         # Compare with every key, without stopping early, so timing does not reveal which matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(presented, key)
-        if not matched:
+        matched: str | None = None
+        for name, key in self._keys.items():
+            if hmac.compare_digest(presented, key):
+                matched = name
+        if matched is None:
             raise BotError(
                 401,
                 "The API key is not valid for this bot.",
@@ -101,3 +106,4 @@ class ApiKeys:
                 code="invalid_api_key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        return matched

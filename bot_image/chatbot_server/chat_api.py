@@ -1,16 +1,20 @@
 """The JSON API's answers (`POST /api/chat`), whole or as a stream of NDJSON events.
 
 Stream events, one JSON object per line:
-  {"type": "sources", "sources": [{"path", "title", "score"}]}   when passages back the answer
+  {"type": "sources", "sources": [{"path", "title", "score", "url"}]}  when passages back the answer
   {"type": "delta", "text": "..."}                                 pieces of the answer, in order
   {"type": "error", "message": "..."}                              the LLM failed (the answer may follow)
-  {"type": "done", "mode": "faq" | "corpus" | "llm" | "fallback"}  always last
+  {"type": "done", "mode": "faq" | "corpus" | "llm" | "fallback", "model": "..." | null}
+                                                                   always last; model: the model that
+                                                                   answered (a fallback's when the
+                                                                   primary failed), null if none did
 
 When the LLM fails, the user gets the fallback message (and the reason) rather than an error page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -18,15 +22,21 @@ from typing import Any
 from chatbot_server.answering import Bot, Lookup, Mode
 from chatbot_server.conversation import Turn
 from chatbot_server.errors import BotError
-from chatbot_server.llm import Upstream, read_chunk
+from chatbot_server.llm import read_chunk
+from chatbot_server.model_chain import ModelChain
 from chatbot_server.retrieval import Passage
 from chatbot_server.schemas import ChatAnswer, ChatRequest, Source
+from chatbot_server.upstream_errors import UpstreamError
+from chatbot_server.usage import NO_MODEL, Account, answer_tokens
 
 API = "chat"
 
 
-def _sources(passages: Sequence[Passage]) -> list[dict[str, Any]]:
-    return [{"path": p.path, "title": p.title, "score": round(p.score, 4)} for p in passages]
+def _sources(bot: Bot, passages: Sequence[Passage]) -> list[dict[str, Any]]:
+    link = bot.corpus_source.link if bot.corpus_source else lambda _: None
+    return [
+        {"path": p.path, "title": p.title, "score": round(p.score, 4), "url": link(p.path)} for p in passages
+    ]
 
 
 def _event(payload: dict[str, Any]) -> bytes:
@@ -47,76 +57,84 @@ def _prepare(bot: Bot, request: ChatRequest) -> tuple[list[Turn], Lookup]:
     return turns, bot.look_up(turns[-1][1])
 
 
-async def answer(bot: Bot, upstream: Upstream | None, request: ChatRequest) -> ChatAnswer:
+async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, account: Account) -> ChatAnswer:
     """The whole answer to the conversation's latest question."""
     turns, lookup = _prepare(bot, request)
-    if upstream is None:
+    if models is None:
         offline = bot.answer_offline(lookup)
+        account.answered(NO_MODEL)
         bot.transcript.record(API, lookup.question, offline.text, offline.mode, offline.passages, None)
         return ChatAnswer(
-            answer=offline.text, mode=offline.mode, sources=[Source(**s) for s in _sources(offline.passages)]
+            answer=offline.text,
+            mode=offline.mode,
+            sources=[Source(**s) for s in _sources(bot, offline.passages)],
         )
     prompt = bot.build_prompt(turns, lookup)
     try:
-        body = json.loads(await upstream.complete(prompt.messages, bot.generation))
-        text = body["choices"][0]["message"]["content"] or ""
+        raw, model = await models.complete(prompt.messages, bot.generation, account)
     except BotError as error:
-        return _fallback(bot, lookup, error.message)
+        return _fallback(bot, lookup, error.message, account)
+    try:
+        body = json.loads(raw)
+        text = body["choices"][0]["message"]["content"] or ""
     except (ValueError, KeyError, IndexError, TypeError):
         bot.metrics.upstream_errors.labels("malformed").inc()
-        return _fallback(bot, lookup, "The language model's answer could not be read.")
-    _count_tokens(bot, prompt.messages, text, body.get("usage"))
-    bot.metrics.answers.labels("llm").inc()
+        account.failed(model, "malformed")
+        return _fallback(bot, lookup, "The language model's answer could not be read.", account)
+    account.answered(model, *answer_tokens(bot, prompt.messages, text, body.get("usage")))
+    bot.metrics.answers_by_mode["llm"].inc()
     bot.transcript.record(API, lookup.question, text, "llm", prompt.passages, None)
-    return ChatAnswer(answer=text, mode="llm", sources=[Source(**s) for s in _sources(prompt.passages)])
+    return ChatAnswer(
+        answer=text, mode="llm", model=model, sources=[Source(**s) for s in _sources(bot, prompt.passages)]
+    )
 
 
-def _fallback(bot: Bot, lookup: Lookup, reason: str) -> ChatAnswer:
+def _fallback(bot: Bot, lookup: Lookup, reason: str, account: Account) -> ChatAnswer:
     text = bot.settings.fallback_message
-    bot.metrics.answers.labels("fallback").inc()
+    bot.metrics.answers_by_mode["fallback"].inc()
+    account.answered(NO_MODEL)
     bot.transcript.record(API, lookup.question, text, "fallback", [], reason)
     return ChatAnswer(answer=text, mode="fallback", sources=[], error=reason)
 
 
-def _count_tokens(bot: Bot, messages: list[dict[str, Any]], text: str, usage: object) -> None:
-    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-        bot.metrics.tokens.labels("in").inc(usage["prompt_tokens"])
-        bot.metrics.tokens.labels("out").inc(int(usage.get("completion_tokens") or 0))
-    else:
-        bot.metrics.tokens.labels("in").inc(bot.count_prompt_tokens(messages))
-        bot.metrics.tokens.labels("out").inc(bot.counter.count_text(text))
-
-
-async def stream_answer(bot: Bot, upstream: Upstream | None, request: ChatRequest) -> AsyncIterator[bytes]:
+async def stream_answer(
+    bot: Bot, models: ModelChain | None, request: ChatRequest, account: Account
+) -> AsyncIterator[bytes]:
     """Check the request, then return the NDJSON events of the answer (limits raise before streaming)."""
     turns, lookup = _prepare(bot, request)
-    if upstream is None:
-        return _stream_offline(bot, lookup)
-    return _stream_llm(bot, upstream, turns, lookup)
+    if models is None:
+        return _stream_offline(bot, lookup, account)
+    return _stream_llm(bot, models, turns, lookup, account)
 
 
-async def _stream_offline(bot: Bot, lookup: Lookup) -> AsyncIterator[bytes]:
+async def _stream_offline(bot: Bot, lookup: Lookup, account: Account) -> AsyncIterator[bytes]:
     offline = bot.answer_offline(lookup)
     if offline.passages:
-        yield _event({"type": "sources", "sources": _sources(offline.passages)})
+        yield _event({"type": "sources", "sources": _sources(bot, offline.passages)})
     yield _event({"type": "delta", "text": offline.text})
-    yield _event({"type": "done", "mode": offline.mode})
+    yield _event({"type": "done", "mode": offline.mode, "model": None})
+    account.answered(NO_MODEL)
     bot.transcript.record(API, lookup.question, offline.text, offline.mode, offline.passages, None)
 
 
 async def _stream_llm(
-    bot: Bot, upstream: Upstream, turns: list[Turn], lookup: Lookup
+    bot: Bot, models: ModelChain, turns: list[Turn], lookup: Lookup, account: Account
 ) -> AsyncIterator[bytes]:
     prompt = bot.build_prompt(turns, lookup)
     if prompt.passages:
-        yield _event({"type": "sources", "sources": _sources(prompt.passages)})
+        yield _event({"type": "sources", "sources": _sources(bot, prompt.passages)})
     pieces: list[str] = []
     usage: object = None
     finished = False
     error: str | None = None
+    error_type: str | None = None
+    model: str | None = None
     pending: list[bytes] = []  # what arrived together leaves together
     try:
-        async for batch in upstream.stream(prompt.messages, bot.generation):
+        opened = await models.open_stream(prompt.messages, bot.generation, account)
+        model = opened.model
+        batch = opened.first
+        while batch is not None:
             for data in batch:
                 chunk_usage, chunk_pieces, chunk_finished = read_chunk(data)
                 usage = chunk_usage or usage
@@ -126,14 +144,20 @@ async def _stream_llm(
             if pending:
                 yield b"".join(pending)
                 pending.clear()
+            batch = await anext(opened.rest, None)
         if not finished:
             bot.metrics.upstream_errors.labels("cut_off").inc()
-            error = "The language model's answer was cut off."
-    except BotError as failure:
-        error = failure.message
+            error, error_type = "The language model's answer was cut off.", "cut_off"
+    except UpstreamError as failure:
+        error, error_type = failure.message, failure.kind
     except (ValueError, AttributeError):
         bot.metrics.upstream_errors.labels("malformed").inc()
-        error = "The language model's answer could not be read."
+        error, error_type = "The language model's answer could not be read.", "malformed"
+    except (GeneratorExit, asyncio.CancelledError):
+        # The client went away mid-answer (the model's call is closed): what came is still charged.
+        if model is not None:
+            account.answered(model, *answer_tokens(bot, prompt.messages, "".join(pieces), usage))
+        raise
     if pending:  # the words that came before a malformed chunk in the same read
         yield b"".join(pending)
     mode: Mode = "llm"
@@ -143,9 +167,15 @@ async def _stream_llm(
             mode = "fallback"
             pieces.append(bot.settings.fallback_message)
             yield _event({"type": "delta", "text": bot.settings.fallback_message})
-    yield _event({"type": "done", "mode": mode})
+    answered_by = model if mode == "llm" else None
+    yield _event({"type": "done", "mode": mode, "model": answered_by})
     text = "".join(pieces)
-    bot.metrics.answers.labels(mode).inc()
-    if mode == "llm":
-        _count_tokens(bot, prompt.messages, text, usage)
+    bot.metrics.answers_by_mode[mode].inc()
+    if answered_by is not None:
+        tokens = answer_tokens(bot, prompt.messages, text, usage)
+        account.answered(answered_by, *tokens, error_type=error_type)
+    else:
+        if model is not None and error_type is not None:  # its stream started, then failed
+            account.failed(model, error_type)
+        account.answered(NO_MODEL)
     bot.transcript.record(API, lookup.question, text, mode, prompt.passages if mode == "llm" else [], error)

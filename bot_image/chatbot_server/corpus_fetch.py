@@ -42,6 +42,7 @@ from chatbot_contract.corpus_git import (
     run_git,
     validate_repo_url,
 )
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 
 INVALID_SETTINGS: Final = "InvalidCorpusSettings"
 DEFAULT_MAX_SIZE_BYTES: Final = 100 * 1024 * 1024
@@ -182,12 +183,20 @@ def fetch_corpus(settings: FetchSettings) -> int:
                 raise _too_large(settings, size, "the configured paths")
             shutil.rmtree(scratch / ".git")
             count = _move_contents(scratch, destination)
+            _record_source(settings)
     except BaseException:
         _empty_directory(destination)  # nothing half-fetched for the bot to index
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return count
+
+
+def _record_source(settings: FetchSettings) -> None:
+    # Read by the bot to link sources to the files at this commit (chatbot_server.source_links); a
+    # user name in the URL may be a token, so it is left out.
+    source = {"repo": redact(settings.repo), "commit": settings.commit}
+    (settings.destination / CORPUS_SOURCE_FILE).write_text(json.dumps(source), encoding="utf-8")
 
 
 def _too_large(settings: FetchSettings, size: int, what: str) -> CorpusError:

@@ -16,8 +16,9 @@ from pydantic import BaseModel
 
 from chatbot_server.answering import Bot
 from chatbot_server.bodies import read_json
-from chatbot_server.llm import Upstream
+from chatbot_server.model_chain import ModelChain
 from chatbot_server.state import BotState
+from chatbot_server.usage import Account
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -41,13 +42,16 @@ async def require_api_key(request: Request, state: State) -> None:
 @dataclass(frozen=True, slots=True)
 class ChatCall(Generic[Body]):
     bot: Bot
-    upstream: Upstream | None
+    models: ModelChain | None  # None: offline
     body: Body
+    account: Account  # the request's usage, charged to its API key's name
 
 
-async def start_chat(request: Request, model: type[Body]) -> ChatCall[Body]:
+async def start_chat(request: Request, model: type[Body], api: str) -> ChatCall[Body]:
     """The API key checked (first), the body read as `model`, and the bot, if it is ready."""
     state = app_state(request)
-    state.api_keys.check(request.headers.get("authorization"))
+    headers = request.headers
+    key_name = state.api_keys.check(headers.get("authorization"))
     body = await read_json(request, model)
-    return ChatCall(state.ready_bot(), state.upstream, body)
+    bot = state.ready_bot()
+    return ChatCall(bot, state.models, body, state.usage.account(api, key_name, headers))

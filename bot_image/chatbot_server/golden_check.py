@@ -30,6 +30,7 @@ from chatbot_server.state import BotState
 FAILED = "GoldenQuestionsFailed"
 # The check could not run (bad settings, an unreadable corpus): not a verdict on the answers.
 CHECK_ERROR = "GoldenQuestionsError"
+GOLDEN_KEY_LABEL = "golden-questions"
 log = logging.getLogger("chatbot_server.golden_check")
 
 
@@ -43,7 +44,9 @@ async def ask_golden_questions(settings: Settings) -> list[GoldenFailure]:
         failures: list[GoldenFailure] = []
         for golden in settings.golden_questions:
             request = ChatRequest(messages=[ApiMessage(role="user", content=golden.question)], stream=False)
-            reply = await chat_api.answer(bot, state.upstream, request)
+            # Counted as the init container's own usage (its metrics go with its process).
+            account = state.usage.account(chat_api.API, GOLDEN_KEY_LABEL)
+            reply = await chat_api.answer(bot, state.models, request, account)
             match = bot.faq.match(golden.question)
             text = reply.answer if reply.error is None else f"{reply.answer} [the LLM failed: {reply.error}]"
             given = GivenAnswer(text, reply.mode, tuple(source.path for source in reply.sources))

@@ -20,12 +20,17 @@ from typing import Any, cast
 
 import aiohttp
 import httpx2
-import openai
 from openai import DEFAULT_CONNECTION_LIMITS, AsyncAzureOpenAI, AsyncOpenAI, DefaultAioHttpClient
 
 from chatbot_server.errors import BotError
 from chatbot_server.metrics import Metrics
-from chatbot_server.settings import Settings
+from chatbot_server.settings import LlmModel, Settings
+from chatbot_server.upstream_errors import (
+    UpstreamStreamError,
+    status_error,
+    stream_error_message,
+    upstream_error,
+)
 
 # As the SDK does: its first retry waits about this long; a longer Retry-After is not waited for.
 INITIAL_RETRY_SECONDS = 0.5
@@ -69,103 +74,31 @@ def environment_proxy(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get("all")
 
 
-def create_llm_client(settings: Settings, http: httpx2.AsyncClient) -> AsyncOpenAI | None:
-    """The client for the configured provider, on the given HTTP client; None in offline mode."""
-    if settings.offline:
-        return None
-    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+def create_llm_client(model: LlmModel, settings: Settings, http: httpx2.AsyncClient) -> AsyncOpenAI:
+    """The client for one model (the primary or a fallback), on the given HTTP client."""
+    api_key = model.api_key.get_secret_value() if model.api_key else None
     common: dict[str, Any] = {
         "timeout": settings.llm_timeout_seconds,
         "max_retries": settings.llm_max_retries,
         "http_client": http,
     }
-    if settings.llm_provider == "azure-openai":
-        assert settings.llm_base_url is not None  # checked by Settings
+    if model.provider == "azure-openai":
+        assert model.base_url is not None  # checked by Settings
         return AsyncAzureOpenAI(
-            azure_endpoint=settings.llm_base_url,
-            azure_deployment=settings.llm_deployment or settings.model,
-            api_version=settings.llm_api_version,
+            azure_endpoint=model.base_url,
+            azure_deployment=model.deployment or model.model,
+            api_version=model.api_version,
             api_key=api_key,
             **common,
         )
     # Local OpenAI-compatible servers (Ollama, vLLM) often need no key, but the client insists on one.
-    return AsyncOpenAI(api_key=api_key or "unused", base_url=settings.llm_base_url, **common)
+    return AsyncOpenAI(api_key=api_key or "unused", base_url=model.base_url, **common)
 
 
 def generation_params(settings: Settings) -> dict[str, Any]:
     """The generation parameters set in the settings; unset ones are left to the upstream's default."""
     values = {name: getattr(settings, name) for name in GENERATION_FIELDS}
     return {name: value for name, value in values.items() if value is not None}
-
-
-def upstream_error(error: Exception, metrics: Metrics) -> BotError:
-    """The client-facing error for a failed upstream call (no secrets, no stack trace)."""
-    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
-        kind, result = (
-            "timeout",
-            BotError(
-                504,
-                "The language model did not answer in time.",
-                type="upstream_error",
-                code="upstream_timeout",
-            ),
-        )
-    elif isinstance(error, openai.RateLimitError):
-        kind, result = (
-            "rate_limited",
-            BotError(
-                429,
-                "The language model is rate limiting this bot; try again shortly.",
-                type="rate_limit_error",
-                code="upstream_rate_limited",
-                headers={"Retry-After": "5"},
-            ),
-        )
-    elif isinstance(error, openai.APIStatusError):
-        kind = "status_5xx" if error.status_code >= 500 else "status_4xx"
-        result = BotError(
-            502,
-            f"The language model returned HTTP {error.status_code}: {_upstream_message(error)}",
-            type="upstream_error",
-            code="upstream_error",
-        )
-    elif isinstance(error, openai.APIConnectionError | httpx2.HTTPError | aiohttp.ClientError | OSError):
-        kind, result = (
-            "connection",
-            BotError(
-                502,
-                "The language model could not be reached.",
-                type="upstream_error",
-                code="upstream_unavailable",
-            ),
-        )
-    elif isinstance(error, UpstreamStreamError):
-        kind, result = "stream", BotError(502, str(error), type="upstream_error", code="upstream_error")
-    else:
-        kind, result = (
-            "other",
-            BotError(
-                502,
-                "The language model's answer could not be read.",
-                type="upstream_error",
-                code="upstream_error",
-            ),
-        )
-    metrics.upstream_errors.labels(kind).inc()
-    return result
-
-
-class UpstreamStreamError(Exception):
-    """The upstream reported an error inside a stream, or broke the SSE format."""
-
-
-def _upstream_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, Mapping):
-        message = body.get("message")
-        if isinstance(message, str) and message:
-            return message[:500]
-    return error.message[:500]
 
 
 class Upstream:
@@ -180,8 +113,16 @@ class Upstream:
     """
 
     def __init__(
-        self, client: AsyncOpenAI, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics
+        self,
+        client: AsyncOpenAI,
+        session: aiohttp.ClientSession,
+        model: LlmModel,
+        settings: Settings,
+        metrics: Metrics,
     ) -> None:
+        self.model = model.model  # the model id, as sent and as the metrics label it
+        self.provider = model.provider
+        self.url = urllib.parse.urlsplit(str(client.base_url))
         self._session = session
         query = {name: str(value) for name, value in client.default_query.items()}  # Azure's api-version
         self._url = str(client.base_url.join("chat/completions").copy_merge_params(query))
@@ -197,12 +138,12 @@ class Upstream:
         retrying = client.with_options(max_retries=max(0, settings.llm_max_retries - 1))
         self._create = retrying.chat.completions.with_raw_response.create
         self._stream = retrying.chat.completions.with_streaming_response.create
-        self._model = settings.model
+        self._model = model.model
         self._metrics = metrics
         self._open = metrics.upstream_open
 
     async def complete(self, messages: list[dict[str, Any]], params: Mapping[str, Any]) -> bytes:
-        """The raw JSON body of a non-streamed completion. Raises BotError on failure."""
+        """The raw JSON body of a non-streamed completion. Raises UpstreamError on failure."""
         started = time.perf_counter()
         try:
             with self._open.track_inprogress():
@@ -223,7 +164,7 @@ class Upstream:
         """The `data:` payloads of a streamed completion, up to (not including) `[DONE]`, in batches:
         the payloads that arrived together, so that they are passed on together.
 
-        Raises BotError when the upstream fails, before or during the stream (after passing on the
+        Raises UpstreamError when the upstream fails, before or during the stream (after passing on the
         payloads that came before the failure). A stream that just stops is not detected here: the
         caller knows whether a final chunk (finish_reason) came.
         """
@@ -251,7 +192,7 @@ class Upstream:
                                 if payloads:
                                     yield payloads
                                 raise UpstreamStreamError(
-                                    f"The language model failed mid-answer: {_stream_error(data)}"
+                                    f"The language model failed mid-answer: {stream_error_message(data)}"
                                 )
                             payloads.append(data)
                         if payloads:
@@ -301,7 +242,7 @@ class Upstream:
         if self._retries and _retryable(response.status):
             await asyncio.sleep(_retry_delay(response.headers.get("retry-after", "")))
             return None
-        raise _status_error(response, body, self._url)
+        raise status_error(response, body, self._url)
 
 
 def _retryable(status: int) -> bool:
@@ -315,25 +256,6 @@ def _retry_delay(retry_after: str) -> float:
     except ValueError:
         return INITIAL_RETRY_SECONDS
     return wait if 0 <= wait <= MAX_RETRY_AFTER_SECONDS else INITIAL_RETRY_SECONDS
-
-
-def _status_error(response: aiohttp.ClientResponse, content: bytes, url: str) -> openai.APIStatusError:
-    """The SDK's exception for an error status, with the upstream's error object as its body."""
-    # The SDK's exceptions carry an httpx2 response: one is made for this (rare) path only.
-    failed = httpx2.Response(
-        response.status,
-        headers=list(response.raw_headers),
-        content=content,
-        request=httpx2.Request("POST", url),
-    )
-    try:
-        body: Any = failed.json()
-    except ValueError:
-        body = failed.text or None
-    if isinstance(body, Mapping):
-        body = body.get("error", body)
-    kind = openai.RateLimitError if response.status == 429 else openai.APIStatusError
-    return kind(f"Error code: {response.status}", response=failed, body=body)
 
 
 def _body(messages: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -373,11 +295,3 @@ def read_chunk(data: str) -> tuple[Any, list[str], bool]:
             pieces.append(piece)
         finished = finished or bool(choice.get("finish_reason"))
     return chunk.get("usage"), pieces, finished
-
-
-def _stream_error(data: str) -> str:
-    try:
-        message = json.loads(data)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return "unknown error"
-    return str(message)[:500]

@@ -55,9 +55,42 @@ class Metrics:
         self.trimmed_turns = Counter(
             "chatbot_trimmed_turns", "Conversation turns dropped to fit max_context_tokens", registry=r
         )
+        self.feedback = Counter(
+            "chatbot_feedback",
+            "Ratings of answers (POST /api/feedback), by bot, answer mode and rating (up, down)",
+            ["bot", "mode", "rating"],
+            registry=r,
+        )
         self.corpus_chunks = Gauge("chatbot_corpus_chunks", "Chunks in the corpus index", registry=r)
         self.corpus_documents = Gauge("chatbot_corpus_documents", "Documents in the corpus index", registry=r)
         self.ready = Gauge("chatbot_ready", "1 once the corpus is indexed and the bot answers", registry=r)
+        # Usage for chargeback (chatbot_server.usage): by bot, chat API, API key name and model.
+        usage = ["bot", "api", "api_key", "model"]
+        self.usage_requests = Counter(
+            "chatbot_usage_requests",
+            "Chat requests answered, by the model that answered (none: no model did)",
+            usage,
+            registry=r,
+        )
+        self.usage_tokens = Counter(
+            "chatbot_usage_tokens",
+            "Language model tokens, by type (input: the prompt, output: the completion)",
+            [*usage, "type"],
+            registry=r,
+        )
+        self.usage_errors = Counter(
+            "chatbot_usage_errors",
+            "Failed calls to a model, by error type (a call a fallback model then answered counts too)",
+            [*usage, "error_type"],
+            registry=r,
+        )
+        # The chat APIs' series, looked up once: labels() validates and locks on every call, which
+        # costs several times the increment itself, on every answer.
+        self.tokens_in = self.tokens.labels("in")
+        self.tokens_out = self.tokens.labels("out")
+        self.answers_by_mode = {
+            mode: self.answers.labels(mode) for mode in ("faq", "corpus", "llm", "fallback")
+        }
         for direction in ("in", "out"):
             self.tokens.labels(direction)
         for result in ("hit", "miss"):

@@ -1,13 +1,15 @@
 """The OpenAI-compatible API's answers (`POST /v1/chat/completions`).
 
 With an LLM, the upstream's response is forwarded as it came (bytes, chunk by chunk): the bot only
-adds its system message, FAQ and passages to the request. Offline, the bot builds the same shapes
+adds its system message, FAQ and passages to the request, so the `model` field is the upstream's: that
+of the model that answered, a fallback's when the primary failed. Offline, the bot builds the same shapes
 itself from its FAQ and corpus answers. An upstream failure before the first byte is an HTTP error
 in the OpenAI shape; after it, an SSE `data: {"error": ...}` event, which OpenAI SDKs raise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -17,8 +19,11 @@ from typing import Any
 from chatbot_server.answering import Bot, OfflineAnswer
 from chatbot_server.conversation import Turn
 from chatbot_server.errors import BotError
-from chatbot_server.llm import Upstream, read_chunk
+from chatbot_server.llm import read_chunk
+from chatbot_server.model_chain import ModelChain
 from chatbot_server.schemas import ChatCompletionRequest
+from chatbot_server.upstream_errors import UpstreamError
+from chatbot_server.usage import NO_MODEL, Account, answer_tokens
 
 API = "openai"
 PASSTHROUGH_FIELDS = (
@@ -80,12 +85,15 @@ def _usage(bot: Bot, turns: list[Turn], text: str) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-async def complete(bot: Bot, upstream: Upstream | None, request: ChatCompletionRequest) -> bytes:
+async def complete(
+    bot: Bot, models: ModelChain | None, request: ChatCompletionRequest, account: Account
+) -> bytes:
     """The JSON body of a chat completion."""
     turns = _prepare(bot, request)
     lookup = bot.look_up(turns[-1][1])
-    if upstream is None:
+    if models is None:
         answer = bot.answer_offline(lookup)
+        account.answered(NO_MODEL)
         text = _offline_text(answer)
         bot.transcript.record(API, lookup.question, text, answer.mode, answer.passages, None)
         completion = {
@@ -100,43 +108,66 @@ async def complete(bot: Bot, upstream: Upstream | None, request: ChatCompletionR
         }
         return json.dumps(completion, ensure_ascii=False).encode()
     prompt = bot.build_prompt(turns, lookup)
-    body = await upstream.complete(prompt.messages, _params(bot, request))
+    try:
+        body, model = await models.complete(prompt.messages, _params(bot, request), account)
+    except UpstreamError:
+        account.answered(NO_MODEL)
+        raise
+    tokens = (0, 0)
     try:
         parsed = json.loads(body)
         text = str(parsed["choices"][0]["message"].get("content") or "")
         usage = parsed.get("usage") or {}
-        bot.metrics.tokens.labels("in").inc(int(usage.get("prompt_tokens") or 0))
-        bot.metrics.tokens.labels("out").inc(int(usage.get("completion_tokens") or 0))
+        tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        bot.metrics.tokens_in.inc(tokens[0])
+        bot.metrics.tokens_out.inc(tokens[1])
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         text = ""  # forwarded as it came: the client may understand what the bot does not
-    bot.metrics.answers.labels("llm").inc()
+    account.answered(model, *tokens)
+    bot.metrics.answers_by_mode["llm"].inc()
     bot.transcript.record(API, lookup.question, text, "llm", prompt.passages, None)
     return body
 
 
-async def stream(bot: Bot, upstream: Upstream | None, request: ChatCompletionRequest) -> AsyncIterator[bytes]:
+async def stream(
+    bot: Bot, models: ModelChain | None, request: ChatCompletionRequest, account: Account
+) -> AsyncIterator[bytes]:
     """Check the request and start the upstream call, then return the SSE stream of the completion.
 
     The first upstream chunk is awaited here, so that a failing upstream is an HTTP error status
-    rather than a 200 stream that carries an error.
+    rather than a 200 stream that carries an error (and so that a fallback model can still answer).
     """
     turns = _prepare(bot, request)
     lookup = bot.look_up(turns[-1][1])
-    if upstream is None:
+    if models is None:
+        account.answered(NO_MODEL)
         return _stream_offline(bot, request, turns, bot.answer_offline(lookup))
     prompt = bot.build_prompt(turns, lookup)
-    batches = aiter(upstream.stream(prompt.messages, _params(bot, request)))
     try:
-        first = await anext(batches)
-    except StopAsyncIteration:
+        opened = await models.open_stream(prompt.messages, _params(bot, request), account)
+    except UpstreamError:
+        account.answered(NO_MODEL)
+        raise
+    if opened.first is None:
         bot.metrics.upstream_errors.labels("cut_off").inc()
+        account.failed(opened.model, "cut_off")
+        account.answered(NO_MODEL)
         raise BotError(
             502,
             "The language model closed the stream without an answer.",
             type="upstream_error",
             code="upstream_error",
-        ) from None
-    return _forward(bot, batches, first, prompt.messages, lookup.question, prompt.passages)
+        )
+    return _forward(
+        bot,
+        opened.rest,
+        opened.first,
+        prompt.messages,
+        lookup.question,
+        prompt.passages,
+        opened.model,
+        account,
+    )
 
 
 def _sse(payload: object) -> bytes:
@@ -174,6 +205,8 @@ async def _forward(
     messages: list[dict[str, Any]],
     question: str,
     passages: list[Any],
+    model: str,
+    account: Account,
 ) -> AsyncIterator[bytes]:
     """The upstream's events as they came; those that arrived together leave together (one write:
     the role and the first words of an answer reach the client at once)."""
@@ -181,6 +214,7 @@ async def _forward(
     usage: dict[str, Any] | None = None
     finished = False
     error: BotError | None = None
+    error_type: str | None = None
     batch = first
     try:
         while True:
@@ -200,18 +234,18 @@ async def _forward(
             error = BotError(
                 502, "The language model's answer was cut off.", type="upstream_error", code="upstream_error"
             )
-    except BotError as failure:
-        error = failure
+            error_type = "cut_off"
+    except UpstreamError as failure:
+        error, error_type = failure, failure.kind
+    except (GeneratorExit, asyncio.CancelledError):
+        # The client went away mid-answer (the model's call is closed): what came is still charged.
+        account.answered(model, *answer_tokens(bot, messages, "".join(pieces), usage))
+        raise
     text = "".join(pieces)
     if error is not None:
         yield _sse(error.body())
     else:
         yield DONE
-    bot.metrics.answers.labels("llm").inc()
-    if usage and isinstance(usage.get("prompt_tokens"), int):
-        bot.metrics.tokens.labels("in").inc(usage["prompt_tokens"])
-        bot.metrics.tokens.labels("out").inc(int(usage.get("completion_tokens") or 0))
-    else:
-        bot.metrics.tokens.labels("in").inc(bot.count_prompt_tokens(messages))
-        bot.metrics.tokens.labels("out").inc(bot.counter.count_text(text))
+    bot.metrics.answers_by_mode["llm"].inc()
+    account.answered(model, *answer_tokens(bot, messages, text, usage), error_type=error_type)
     bot.transcript.record(API, question, text, "llm", passages, error.message if error else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,11 @@ class Source(BaseModel):
     path: str = Field(description="Path of the document, relative to the corpus root")
     title: str = Field(description="Heading of the passage")
     score: float
+    url: str | None = Field(
+        default=None,
+        description="The document at the commit the bot serves, on GitHub, GitLab, Bitbucket or Azure "
+        "DevOps; null for other hosts and for corpora not fetched from git",
+    )
 
 
 class ChatAnswer(BaseModel):
@@ -40,6 +45,25 @@ class ChatAnswer(BaseModel):
     sources: list[Source]
     error: str | None = Field(
         default=None, description="Why the fallback message was given instead of an answer"
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model that answered (a fallback's when the primary failed); null when none did",
+    )
+
+
+class FeedbackRequest(BaseModel):
+    """A user's rating of one answer, with what they were shown: the log line needs no server state."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    rating: Literal["up", "down"]
+    comment: str = Field("", max_length=2000, description="Optional: what was good or wrong")
+    question: str = Field(min_length=1, description="The question answered (at most max_message_chars)")
+    answer: str = Field(min_length=1, description="The answer rated, as shown")
+    mode: Literal["faq", "corpus", "llm", "fallback"] = Field(description="The answer's `mode`")
+    sources: list[Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=list, max_length=50, description="The `path` of each of the answer's sources"
     )
 
 

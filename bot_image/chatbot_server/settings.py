@@ -32,6 +32,8 @@ from chatbot_server.golden import GoldenQuestion
 from chatbot_server.llm_key import read_key_file
 
 LlmProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]
+ModelProvider = Literal["openai", "azure-openai", "openai-compatible"]
+DEFAULT_API_VERSION = "2024-10-21"
 
 # Settings that must never be written into the ConfigMap-backed file: secrets come from env only.
 SECRET_FIELDS: frozenset[str] = frozenset({"llm_api_key"})
@@ -54,6 +56,43 @@ class FaqEntry(BaseModel):
 
     question: str = Field(min_length=1)
     answer: str = Field(min_length=1)
+
+
+class LlmModel(BaseModel):
+    """One model the bot can call: a fallback of `llm_fallbacks`, or the primary (`Settings.llm_models`).
+
+    A fallback's API key comes from a file only (a mounted Secret item, read again while the bot
+    runs), never from the settings file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    provider: ModelProvider
+    model: str = Field(min_length=1, description="Model id, passed to the LLM unchanged.")
+    base_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    api_version: str = DEFAULT_API_VERSION
+    deployment: str | None = Field(None, description="Azure deployment; default: the model.")
+    api_key_file: Path | None = None
+    api_key: SecretStr | None = Field(None, exclude=True, description="Read from api_key_file.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_key_file(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        if _is_set(values.get("api_key")):
+            raise ValueError("a fallback's API key is read from a file: set api_key_file, not api_key")
+        if not _is_set(values.get("api_key_file")):
+            return values
+        return {**values, "api_key": read_key_file(Path(values["api_key_file"]))}
+
+    @model_validator(mode="after")
+    def _check(self) -> LlmModel:
+        if self.provider in ("azure-openai", "openai-compatible") and not self.base_url:
+            raise ValueError(f"provider {self.provider!r} needs base_url (the endpoint URL)")
+        if self.provider in ("openai", "azure-openai") and self.api_key is None:
+            raise ValueError(f"provider {self.provider!r} needs an API key: set api_key_file")
+        return self
 
 
 class Settings(BaseSettings):
@@ -84,13 +123,15 @@ class Settings(BaseSettings):
     # The LLM.
     llm_provider: LlmProvider = "offline"
     llm_base_url: str | None = None
-    llm_api_version: str = "2024-10-21"
+    llm_api_version: str = DEFAULT_API_VERSION
     llm_deployment: str | None = Field(None, description="Azure deployment; default: the model.")
     llm_timeout_seconds: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(2, ge=0, le=10)
     llm_api_key: SecretStr | None = None
     # Where the pod's mounted Secret puts the key; read at start, then again while the bot runs.
     llm_api_key_file: Path | None = None
+    # Tried in order when the model before fails with a retryable error before any answer was sent.
+    llm_fallbacks: list[LlmModel] = Field(default_factory=list, max_length=5)
 
     # Answers without the LLM.
     faq: list[FaqEntry] = Field(default_factory=list)
@@ -142,6 +183,8 @@ class Settings(BaseSettings):
                 f"llm_provider {provider!r} needs an API key: set {contract.LLM_API_KEY_ENV} "
                 f"or {contract.LLM_API_KEY_FILE_ENV}"
             )
+        if provider == "offline" and self.llm_fallbacks:
+            raise ValueError("llm_fallbacks need a primary model: set llm_provider (it is offline)")
         return self
 
     @property
@@ -151,6 +194,22 @@ class Settings(BaseSettings):
     @property
     def offline(self) -> bool:
         return self.llm_provider == "offline"
+
+    @property
+    def llm_models(self) -> list[LlmModel]:
+        """The primary model, then its fallbacks (none in offline mode)."""
+        if self.llm_provider == "offline":
+            return []
+        primary = LlmModel.model_construct(
+            provider=self.llm_provider,
+            model=self.model,
+            base_url=self.llm_base_url,
+            api_version=self.llm_api_version,
+            deployment=self.llm_deployment,
+            api_key_file=self.llm_api_key_file,
+            api_key=self.llm_api_key,
+        )
+        return [primary, *self.llm_fallbacks]
 
     @classmethod
     def settings_customise_sources(

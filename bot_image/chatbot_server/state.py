@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from openai import AsyncOpenAI
@@ -15,9 +16,12 @@ from chatbot_server.auth import ApiKeys
 from chatbot_server.errors import BotError
 from chatbot_server.llm import Upstream, create_http_client, create_llm_client, create_session
 from chatbot_server.metrics import Metrics
+from chatbot_server.model_chain import ModelChain
 from chatbot_server.retrieval import build_index
 from chatbot_server.settings import Settings
+from chatbot_server.telemetry import Telemetry
 from chatbot_server.tokens import TokenCounter, load_encoding
+from chatbot_server.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -27,41 +31,62 @@ class BotState:
     settings: Settings
     metrics: Metrics
     api_keys: ApiKeys
-    client: AsyncOpenAI | None = None
+    usage: Usage
+    clients: list[AsyncOpenAI] = field(default_factory=list)  # the primary model's, then fallbacks'
     session: aiohttp.ClientSession | None = None
-    upstream: Upstream | None = None
+    upstreams: list[Upstream] = field(default_factory=list)
+    models: ModelChain | None = None  # None: offline
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
 
     @classmethod
-    def create(cls, settings: Settings) -> BotState:
-        return cls(settings=settings, metrics=Metrics(), api_keys=ApiKeys(settings.api_keys_dir))
+    def create(cls, settings: Settings, telemetry: Telemetry | None = None) -> BotState:
+        metrics = Metrics()
+        return cls(
+            settings=settings,
+            metrics=metrics,
+            api_keys=ApiKeys(settings.api_keys_dir),
+            usage=Usage(metrics, settings.name, telemetry),
+        )
 
     def open_client(self) -> None:
-        if self.settings.offline:
+        models = self.settings.llm_models
+        if not models:
             return
-        http = create_http_client()
-        self.client = create_llm_client(self.settings, http)
-        if self.client is not None:
-            self.session = create_session()
-            self.upstream = Upstream(self.client, self.session, self.settings, self.metrics)
+        http = create_http_client()  # one pool for every model's retries
+        self.session = create_session()
+        self.clients = [create_llm_client(model, self.settings, http) for model in models]
+        self.upstreams = [
+            Upstream(client, self.session, model, self.settings, self.metrics)
+            for client, model in zip(self.clients, models, strict=True)
+        ]
+        self.models = ModelChain(self.upstreams)
 
-    def watch_llm_key(self) -> asyncio.Task[None] | None:
-        """Follow the mounted key file, when the key comes from one (as in a pod)."""
-        path, key = self.settings.llm_api_key_file, self.settings.llm_api_key
-        if path is None or key is None or self.client is None:
-            return None
-        watching = llm_key.watch_key_file(
-            path, key.get_secret_value(), self.use_llm_key, llm_key.RELOAD_SECONDS
-        )
-        return asyncio.create_task(watching, name="watch-llm-key")
+    def watch_llm_keys(self) -> list[asyncio.Task[None]]:
+        """Follow the mounted key file of each model whose key comes from one (as in a pod)."""
+        tasks = []
+        for position, model in enumerate(self.settings.llm_models):
+            if model.api_key_file is None or model.api_key is None:
+                continue
+            watching = llm_key.watch_key_file(
+                model.api_key_file,
+                model.api_key.get_secret_value(),
+                functools.partial(self.use_llm_key, position=position),
+                llm_key.RELOAD_SECONDS,
+            )
+            tasks.append(asyncio.create_task(watching, name=f"watch-llm-key-{position}"))
+        return tasks
 
-    def use_llm_key(self, key: str) -> None:
-        """New upstream calls use this key; calls under way finish with the one they started with."""
-        assert self.client is not None
+    def use_llm_key(self, key: str, position: int = 0) -> None:
+        """New calls to this model (0: the primary) use this key; calls under way finish with the
+        one they started with."""
         assert self.session is not None
-        self.client = self.client.with_options(api_key=key)  # same HTTP client and pool
-        self.upstream = Upstream(self.client, self.session, self.settings, self.metrics)
+        client = self.clients[position] = self.clients[position].with_options(api_key=key)  # same pool
+        model = self.settings.llm_models[position]
+        upstreams = list(self.upstreams)
+        upstreams[position] = Upstream(client, self.session, model, self.settings, self.metrics)
+        self.upstreams = upstreams
+        self.models = ModelChain(upstreams)
 
     def ready_bot(self) -> Bot:
         """The bot, or a 503 saying why it cannot answer yet."""
@@ -101,7 +126,7 @@ class BotState:
         self.metrics.ready.set(1)
 
     async def close(self) -> None:
-        if self.client is not None:
-            await self.client.close()
+        if self.clients:
+            await self.clients[0].close()  # the HTTP client they share
         if self.session is not None:
             await self.session.close()

@@ -98,3 +98,11 @@ that any conflict fails the install with a clear message.
 {{- fail (printf "metrics.port and livenessProbe.port are both %d: the operator needs two different ports" (int .Values.metrics.port)) }}
 {{- end }}
 {{- end }}
+
+{{/* A ServiceMonitor endpoint's interval and scrapeTimeout lines, each only when set. */}}
+{{- define "chatbot-operator.scrapeTiming" -}}
+{{- $lines := list -}}
+{{- with .Values.serviceMonitor.interval }}{{ $lines = append $lines (printf "interval: %s" .) }}{{ end -}}
+{{- with .Values.serviceMonitor.scrapeTimeout }}{{ $lines = append $lines (printf "scrapeTimeout: %s" .) }}{{ end -}}
+{{- join "\n" $lines -}}
+{{- end }}

@@ -31,6 +31,18 @@ LLM_API_KEY_DIR: Final = "/etc/chatbot/llm-api-key"
 LLM_API_KEY_FILE_NAME: Final = "apiKey"
 LLM_API_KEY_FILE: Final = f"{LLM_API_KEY_DIR}/{LLM_API_KEY_FILE_NAME}"
 
+# The keys of the fallback models (spec.llm.fallbacks), each one key of its Secret, mounted as the
+# file LLM_FALLBACK_KEYS_DIR/<n> (n: the fallback's position, from 0) by one projected volume, and
+# read again while the bot runs, as the primary's. Named in settings.json by each fallback's
+# api_key_file (a path, never a key).
+LLM_FALLBACK_KEYS_DIR: Final = "/etc/chatbot/llm-fallback-keys"
+
+
+def llm_fallback_key_file(position: int) -> str:
+    """Where the key of the fallback at this position (from 0) is mounted."""
+    return f"{LLM_FALLBACK_KEYS_DIR}/{position}"
+
+
 # Bearer keys accepted by the bot's JSON and OpenAI endpoints: every file in this directory
 # (a mounted Secret) holds one key. Unset or empty directory: no authentication.
 API_KEYS_DIR_ENV: Final = "CHATBOT_API_KEYS_DIR"

@@ -7,10 +7,20 @@ settings class.
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import chatbot_contract as contract
 from chatbot_operator import spec_fields
+
+# spec.llm.fallbacks[] field -> the bot's LlmModel field.
+_FALLBACK_FIELDS = {
+    "provider": "provider",
+    "model": "model",
+    "baseURL": "base_url",
+    "apiVersion": "api_version",
+    "deployment": "deployment",
+}
 
 
 def render_bot_settings(name: str, spec: Mapping[str, Any], system_prompt: str) -> dict[str, Any]:
@@ -26,6 +36,9 @@ def render_bot_settings(name: str, spec: Mapping[str, Any], system_prompt: str) 
             value = field.default
         if value is not spec_fields.UNSET:
             settings[field.setting] = value
+    fallbacks = spec.get("llm", {}).get("fallbacks")
+    if fallbacks:
+        settings["llm_fallbacks"] = render_llm_fallbacks(fallbacks)
     if spec.get("faq"):
         settings["faq"] = [{"question": item["question"], "answer": item["answer"]} for item in spec["faq"]]
     if spec.get("goldenQuestions"):
@@ -49,6 +62,20 @@ _EXPECT_KEYS = (
     ("notContains", "not_contains"),
     ("fallback", "fallback"),
 )
+
+
+def render_llm_fallbacks(fallbacks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The bot's llm_fallbacks: each model's fields, and the file its key is mounted as (the key
+    itself is never rendered: the pod mounts its Secret item, see builders)."""
+    rendered = []
+    for position, fallback in enumerate(fallbacks):
+        model = {
+            field: fallback[spec_key] for spec_key, field in _FALLBACK_FIELDS.items() if spec_key in fallback
+        }
+        if spec_fields.fallback_key_ref(fallback) is not None:
+            model["api_key_file"] = contract.llm_fallback_key_file(position)
+        rendered.append(model)
+    return rendered
 
 
 def serialize_settings(settings: Mapping[str, Any]) -> str:

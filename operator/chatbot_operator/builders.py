@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import chatbot_contract as contract
-from chatbot_operator import corpus, golden, naming, spec_fields
+from chatbot_operator import corpus, fallback_keys, golden, naming, spec_fields
 from chatbot_operator.api import API_VERSION, KIND
 from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
 from chatbot_operator.network_policy import BotNetworkPolicy, EgressRule
@@ -112,7 +112,20 @@ def _build_bot_env(spec: Mapping[str, Any], llm_key: SecretKeyRef | None) -> lis
         env.append({"name": contract.API_KEYS_DIR_ENV, "value": contract.API_KEYS_DIR})
     if llm_key is not None:
         env.append({"name": contract.LLM_API_KEY_FILE_ENV, "value": contract.LLM_API_KEY_FILE})
+    env += _build_telemetry_env(spec)
     return env
+
+
+def _build_telemetry_env(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The standard OpenTelemetry variables when spec.telemetry names a collector (none otherwise:
+    the bot then does not even load the SDK)."""
+    endpoint = spec.get("telemetry", {}).get("otlpEndpoint")
+    if not endpoint:
+        return []
+    return [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+        {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/protobuf"},
+    ]
 
 
 def _build_security_context() -> dict[str, Any]:
@@ -136,6 +149,7 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
         mounts.append({"name": API_KEYS_VOLUME, "mountPath": contract.API_KEYS_DIR, "readOnly": True})
     if llm_key is not None:
         mounts.append({"name": LLM_KEY_VOLUME, "mountPath": contract.LLM_API_KEY_DIR, "readOnly": True})
+    mounts += fallback_keys.build_mounts(spec)
     return {
         "name": BOT_CONTAINER,
         "image": image,
@@ -184,6 +198,7 @@ def _build_volumes(
         # the kubelet would never update after a rotation.
         item = {"key": llm_key.key, "path": contract.LLM_API_KEY_FILE_NAME}
         volumes.append({"name": LLM_KEY_VOLUME, "secret": {"secretName": llm_key.name, "items": [item]}})
+    volumes += fallback_keys.build_volumes(spec)
     return volumes
 
 
@@ -288,8 +303,7 @@ def build_deployment(
         volumes.extend(build_corpus_volumes(credentials))
 
     bot_container = _build_bot_container(spec, image, llm_key)
-    if spec.get("goldenQuestions"):  # after the corpus fetch: the questions are asked of its files
-        init_containers.append(golden.build_golden_init_container(bot_container))
+    init_containers += golden.build_init_containers(spec, bot_container)  # after the corpus fetch
     pod_spec: dict[str, Any] = {
         # The bot never talks to the Kubernetes API.
         "automountServiceAccountToken": False,

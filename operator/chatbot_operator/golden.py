@@ -46,6 +46,12 @@ class GoldenFailure:
         return record
 
 
+def build_init_containers(spec: Mapping[str, Any], bot_container: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The golden-questions init container for a ChatBot with golden questions, else none. It comes
+    after the corpus fetch: the questions are asked of the fetched files."""
+    return [build_golden_init_container(bot_container)] if spec.get("goldenQuestions") else []
+
+
 def build_golden_init_container(bot_container: Mapping[str, Any]) -> dict[str, Any]:
     """The init container that asks the golden questions: the bot container's image, settings,
     mounts and resources (it builds the same bot in-process), without its ports and probes."""

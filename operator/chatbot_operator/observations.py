@@ -115,6 +115,7 @@ class Observer:
         try:
             system_prompt = self._read_system_prompt(owner, spec)
             llm_key = self._check_llm_key(owner, spec)
+            self._check_fallback_keys(owner, spec)
             self._check_api_keys(owner, spec)
             if spec.get("appConfiguration"):
                 memo = self._resolve_app_configuration(owner, spec["appConfiguration"], now)
@@ -169,18 +170,25 @@ class Observer:
         key = spec_fields.llm_key_ref(spec)
         if key is None:
             return None
+        self._check_key(owner, key, "spec.llm.apiKeySecretRef")
+        return key
+
+    def _check_fallback_keys(self, owner: Owner, spec: Mapping[str, Any]) -> None:
+        """Each fallback model's key is there: its pods mount it, and could not start without it."""
+        for position, key in spec_fields.fallback_key_refs(spec):
+            self._check_key(owner, key, f"spec.llm.fallbacks[{position}].apiKeySecretRef")
+
+    def _check_key(self, owner: Owner, key: SecretKeyRef, field: str) -> None:
         data = self._read_secret(owner, key.name)
         if data is None:
             raise ConfigProblem(
-                "LLMKeySecretNotFound",
-                f"Secret {owner.namespace}/{key.name} (spec.llm.apiKeySecretRef) does not exist.",
+                "LLMKeySecretNotFound", f"Secret {owner.namespace}/{key.name} ({field}) does not exist."
             )
         if not data.get(key.key):
             raise ConfigProblem(
                 "LLMKeySecretNotFound",
-                f"Secret {owner.namespace}/{key.name} has no key {key.key!r} (spec.llm.apiKeySecretRef).",
+                f"Secret {owner.namespace}/{key.name} has no key {key.key!r} ({field}).",
             )
-        return key
 
     def _check_api_keys(self, owner: Owner, spec: Mapping[str, Any]) -> None:
         name = spec_fields.api_keys_secret_name(spec)

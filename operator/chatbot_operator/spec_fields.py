@@ -105,6 +105,18 @@ def llm_key_ref(spec: Mapping[str, Any]) -> SecretKeyRef | None:
     return SecretKeyRef(ref["name"], ref.get("key", LLM_KEY_SECRET_KEY)) if ref else None
 
 
+def fallback_key_ref(fallback: Mapping[str, Any]) -> SecretKeyRef | None:
+    """One spec.llm.fallbacks[] item's apiKeySecretRef, with its default key."""
+    ref = fallback.get("apiKeySecretRef")
+    return SecretKeyRef(ref["name"], ref.get("key", LLM_KEY_SECRET_KEY)) if ref else None
+
+
+def fallback_key_refs(spec: Mapping[str, Any]) -> list[tuple[int, SecretKeyRef]]:
+    """The key of each fallback model that has one, with the fallback's position (from 0)."""
+    fallbacks = spec.get("llm", {}).get("fallbacks") or ()
+    return [(position, ref) for position, item in enumerate(fallbacks) if (ref := fallback_key_ref(item))]
+
+
 def api_keys_secret_name(spec: Mapping[str, Any]) -> str | None:
     """spec.auth.apiKeysSecretRef.name: the Secret of the bot's accepted bearer keys."""
     name = spec.get("auth", {}).get("apiKeysSecretRef", {}).get("name")

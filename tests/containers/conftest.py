@@ -1,7 +1,9 @@
 """Fixtures of the container tier: the built images, run by the private engine of hack/engine.sh.
 
-`make test-containers` builds the images (`hack/images.sh build`) and runs this tier inside
-`hack/engine.sh exec`, which points DOCKER_HOST at that engine and `docker` at Debian's CLI.
+`make test-containers` runs this tier through `hack/images.sh test`: it builds both images in the
+engine of hack/engine.sh, points DOCKER_HOST at that engine and `docker` at Debian's CLI, and sets
+CHATBOT_BOT_IMAGE and CHATBOT_OPERATOR_IMAGE to the IDs of the images it just built (another
+checkout sharing the engine may move the `:dev` tags meanwhile).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def engine() -> Iterator[None]:
     if not os.environ.get("DOCKER_HOST"):
         pytest.fail(
             "no Docker engine: run `make test-containers`, "
-            "or `hack/engine.sh exec .venv/bin/pytest tests/containers`"
+            "or `hack/images.sh test .venv/bin/pytest tests/containers`"
         )
     try:
         docker("version", "--format", "{{.Server.Version}}", timeout=20)

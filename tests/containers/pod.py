@@ -38,9 +38,21 @@ def image_user(image: str) -> str:
     return docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
 
 
-def _security_flags(context: Mapping[str, Any], image: str) -> list[str]:
+# Pod-level fields the container's own securityContext overrides (the rest are pod-level only).
+_SHARED_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile")
+
+
+def _security_flags(pod_context: Mapping[str, Any], context: Mapping[str, Any], image: str) -> list[str]:
+    effective = {key: pod_context[key] for key in _SHARED_SECURITY_FIELDS if key in pod_context}
+    effective.update(context)
     flags: list[str] = []
-    for key, value in context.items():
+    for key, value in pod_context.items():
+        if key in ("fsGroup", "supplementalGroups"):
+            # The kubelet adds these groups to the container's processes.
+            flags += [f"--group-add={group}" for group in (value if isinstance(value, list) else [value])]
+        elif key not in _SHARED_SECURITY_FIELDS:
+            raise AssertionError(f"pod securityContext.{key}={value!r} has no docker translation here")
+    for key, value in effective.items():
         if key == "readOnlyRootFilesystem" and value is True:
             flags.append("--read-only")
         elif key == "allowPrivilegeEscalation" and value is False:
@@ -50,15 +62,15 @@ def _security_flags(context: Mapping[str, Any], image: str) -> list[str]:
         elif key == "seccompProfile" and value == {"type": "RuntimeDefault"}:
             pass  # docker's default seccomp profile is the runtime default
         elif key == "runAsNonRoot" and value is True:
-            # The kubelet refuses to start an image whose user is not a numeric, non-zero uid.
-            uid = image_user(image).partition(":")[0]
+            # The kubelet refuses a container whose user is not a numeric, non-zero uid.
+            uid = str(effective.get("runAsUser", image_user(image).partition(":")[0]))
             if not uid.isdigit() or int(uid) == 0:
-                raise AssertionError(f"{image} runs as {uid!r}: runAsNonRoot would refuse it")
+                raise AssertionError(f"{image} would run as {uid!r}: runAsNonRoot would refuse it")
         elif key not in ("runAsUser", "runAsGroup"):
             raise AssertionError(f"securityContext.{key}={value!r} has no docker translation here")
-    if "runAsUser" in context:
-        group = f":{context['runAsGroup']}" if "runAsGroup" in context else ""
-        flags += ["--user", f"{context['runAsUser']}{group}"]
+    if "runAsUser" in effective:
+        group = f":{effective['runAsGroup']}" if "runAsGroup" in effective else ""
+        flags += ["--user", f"{effective['runAsUser']}{group}"]
     return flags
 
 
@@ -67,7 +79,8 @@ class PodContainer:
     """One container of a pod spec, with the host directories for its volumes."""
 
     container: Mapping[str, Any]
-    pod_volumes: list[Mapping[str, Any]]
+    # The pod spec: its volumes and its securityContext apply to the container.
+    pod: Mapping[str, Any]
     # Volume name -> host directory (configMap, secret, and emptyDirs shared between containers).
     host_dirs: Mapping[str, Path] = field(default_factory=dict)
     env_overrides: Mapping[str, str] = field(default_factory=dict)
@@ -83,9 +96,11 @@ class PodContainer:
         return image
 
     def run_args(self, workdir: Path) -> list[str]:
-        volumes = {volume["name"]: volume for volume in self.pod_volumes}
+        volumes = {volume["name"]: volume for volume in self.pod.get("volumes", [])}
         args = ["--name", self.name, "--label", LABEL, "--network", "host"]
-        args += _security_flags(self.container.get("securityContext", {}), self.image)
+        args += _security_flags(
+            self.pod.get("securityContext", {}), self.container.get("securityContext", {}), self.image
+        )
         for mount in self.container.get("volumeMounts", []):
             args += self._mount_flags(mount, volumes[mount["name"]])
         for source, target in self.extra_mounts.items():

@@ -13,9 +13,9 @@ import httpx
 import openai
 import pytest
 
+import chatbot_contract as contract
 from chatbot_operator import builders, corpus
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
-from chatbot_server import contract
 from tests.containers.pod import OUTSIDE_TMP, PodContainer, file_volume, shared_empty_dir, write_attempts
 from tests.e2e.cluster import wait_until
 from tests.support.fake_llm import FakeLLM
@@ -89,12 +89,10 @@ class BotPod:
         (init,) = pod["initContainers"]
         (bot,) = pod["containers"]
         self.port = free_port()
-        self.fetch = PodContainer(init, pod["volumes"], host_dirs)
+        self.fetch = PodContainer(init, pod, host_dirs)
         # The pod's own network namespace would give the bot port 8080 to itself; on the host's
         # network it takes a free one.
-        self.bot = PodContainer(
-            bot, pod["volumes"], host_dirs, env_overrides={contract.PORT_ENV: str(self.port)}
-        )
+        self.bot = PodContainer(bot, pod, host_dirs, env_overrides={contract.PORT_ENV: str(self.port)})
         self.grace_seconds = int(pod["terminationGracePeriodSeconds"])
 
     @property

@@ -12,8 +12,8 @@ import pytest
 from tests.containers.pod import docker
 
 # Top-level modules only one of the images may hold.
-BOT_ONLY = ("fastapi", "uvicorn", "openai", "tiktoken", "tantivy", "pydantic_settings")
-OPERATOR_ONLY = ("kopf", "kubernetes", "azure.identity", "azure.appconfiguration", "msal")
+BOT_ONLY = ("chatbot_server", "fastapi", "uvicorn", "openai", "tiktoken", "tantivy", "pydantic_settings")
+OPERATOR_ONLY = ("chatbot_operator", "kopf", "kubernetes", "azure.identity", "azure.appconfiguration", "msal")
 # Present in a build stage, never in a runtime image.
 BUILD_TOOLS = ("strip", "gcc", "cc", "make", "ld")
 

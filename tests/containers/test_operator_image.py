@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.containers.pod import OUTSIDE_TMP, PodContainer, write_attempts
+from tests.containers.pod import OUTSIDE_TMP, PodContainer, image_user, write_attempts
 from tests.e2e.cluster import Cluster, CorpusRepo, condition, free_port, wait_until
 from tests.e2e.operator_process import Release
 from tests.e2e.test_operator import example_chatbot
@@ -21,9 +21,11 @@ KUBECONFIG_PATH = "/var/run/chatbot-test/kubeconfig"
 
 
 class OperatorPod:
-    def __init__(self, container: PodContainer, liveness_url: str) -> None:
+    def __init__(self, container: PodContainer, liveness_url: str, user: str) -> None:
         self.container = container
         self.liveness_url = liveness_url
+        # The uid the pod runs as: the chart's runAsUser, else the image's own.
+        self.user = user
 
     def healthy(self) -> bool:
         if self.container.exited():
@@ -54,12 +56,14 @@ def operator_pod(
         overrides["CHATBOT_OPERATOR_METRICS_PORT"] = str(free_port())
     run = PodContainer(
         {**container, "image": operator_image},
-        pod["volumes"],
+        pod,
         env_overrides=overrides,
         extra_mounts={kubeconfig: KUBECONFIG_PATH},
     )
     probe = container["livenessProbe"]["httpGet"]
-    operator = OperatorPod(run, f"http://127.0.0.1:{liveness_port}{probe['path']}")
+    run_as = container.get("securityContext", {}).get("runAsUser") or pod["securityContext"].get("runAsUser")
+    user = str(run_as) if run_as is not None else image_user(operator_image).partition(":")[0]
+    operator = OperatorPod(run, f"http://127.0.0.1:{liveness_port}{probe['path']}", user)
     try:
         run.start(workdir)
         wait_until("the operator's liveness probe", operator.healthy, timeout=STARTUP_TIMEOUT)
@@ -73,8 +77,10 @@ def test_the_operator_answers_its_liveness_probe(operator_pod: OperatorPod) -> N
     assert operator_pod.healthy()
 
 
-def test_the_operator_runs_as_the_images_numeric_user(operator_pod: OperatorPod) -> None:
-    assert operator_pod.container.exec("id", "-u").stdout.strip() == "10001"
+def test_the_operator_runs_as_the_pods_numeric_non_root_user(operator_pod: OperatorPod) -> None:
+    uid = operator_pod.container.exec("id", "-u").stdout.strip()
+    assert uid == operator_pod.user
+    assert int(uid) != 0
 
 
 def test_the_operator_reconciles_a_chatbot(

@@ -118,6 +118,8 @@ TOO_SHORT_DURATION = st.sampled_from(["1s", "29s", "0m"])
 BAD_DURATION = st.sampled_from(["10", "5 m", "1d", "m5", "-1m"])
 NOT_A_NUMBER = st.sampled_from(["1", "high", True, [1]])
 REPO = "https://git.example.com/docs.git"
+COMPATIBLE_LLM = {"provider": "openai-compatible", "baseURL": "http://vllm.llm.svc:8000/v1"}
+FALLBACK = {"provider": "openai-compatible", "model": "llama3", "baseURL": "http://ollama.llm.svc:11434/v1"}
 
 
 def corpus_with(key: str, invalid: st.SearchStrategy[Any]) -> Choices:
@@ -263,6 +265,54 @@ MUTATION_TABLE: list[Choices] = [
         DNS_NAME,
         BAD_DNS_NAME,
         reconcilable=False,  # no such Secret
+    ),
+    # Fallback models, after an OpenAI-compatible primary: valid lists, and one bad item or list.
+    field_values(
+        "provider",
+        ("llm",),
+        st.lists(
+            st.builds(
+                lambda model, url: {"provider": "openai-compatible", "model": model, "baseURL": url},
+                st.from_regex(r"\A[a-z0-9][a-z0-9.:-]{0,20}\Z"),
+                st.from_regex(r"\Ahttps?://[a-z0-9.-]{1,30}(:[0-9]{2,5})?(/v1)?\Z"),
+            ),
+            min_size=1,
+            max_size=5,
+        ).map(lambda fallbacks: {**COMPATIBLE_LLM, "fallbacks": fallbacks}),
+        st.nothing(),
+    ),
+    invalid_only(
+        st.sampled_from(
+            [
+                (
+                    [{"provider": "openai-compatible", "baseURL": "http://b/v1"}],
+                    "spec.llm.fallbacks[0].model",
+                ),
+                ([{**FALLBACK, "baseURL": "b.local:8000"}], "spec.llm.fallbacks[0].baseURL"),
+                (
+                    [FALLBACK, {"provider": "openai-compatible", "model": "m"}],
+                    "spec.llm.fallbacks[1].baseURL",
+                ),
+                ([{"provider": "openai", "model": "m"}], "spec.llm.fallbacks[0].apiKeySecretRef"),
+                ([{**FALLBACK, "provider": "offline"}], "spec.llm.fallbacks[0].provider"),
+                ([FALLBACK] * 6, "spec.llm.fallbacks"),
+            ]
+        ).map(
+            lambda case: Mutation(
+                "provider", ("llm",), {**COMPATIBLE_LLM, "fallbacks": case[0]}, False, case[1]
+            )
+        )
+    ),
+    invalid_only(
+        st.just(
+            Mutation(
+                "provider",
+                ("llm",),
+                {"provider": "offline", "fallbacks": [FALLBACK]},
+                False,
+                "spec.llm.fallbacks",
+            )
+        )
     ),
     field_values(
         "top-k", ("retrieval", "topK"), st.integers(1, 50), st.integers(max_value=0) | st.integers(51)

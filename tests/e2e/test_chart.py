@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+import chatbot_contract as contract
+from chatbot_operator.builders import Owner, build_service
 from tests.e2e.cluster import CHART_DIR, CRD_FILE, HACK_DIR, REPO_ROOT, build_tools
 
 KUBE_VERSION = "1.35.0"
@@ -156,6 +158,11 @@ def test_operator_pod_meets_the_restricted_pod_security_level(helm_bin: Path) ->
         (["--set", "serviceAccount.create=false"], "serviceAccount.name is required"),
         (["--set", "networkPolicy.llmEgress[0].cidr=203.0.113.0/24"], "missing property 'ports'"),
         (
+            ["--set", "serviceMonitor.enabled=true", "--set", "metrics.enabled=false"],
+            "serviceMonitor.operator needs metrics.enabled=true",
+        ),
+        (["--set", "serviceMonitor.interval=often"], "/serviceMonitor/interval"),
+        (
             [
                 "--set",
                 "networkPolicy.extraEgress[0].cidr=git.example",
@@ -183,6 +190,42 @@ def test_conflicting_or_invalid_values_fail_with_a_clear_message(
     result = helm_template(helm_bin, *values, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_no_servicemonitor_is_rendered_by_default(helm_bin: Path) -> None:
+    assert by_kind(render(helm_bin), "ServiceMonitor") == []
+
+
+def test_servicemonitors_select_the_operator_service_and_every_bot_service(helm_bin: Path) -> None:
+    docs = render(
+        helm_bin,
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "serviceMonitor.labels.release=kps",
+        "--set",
+        "watchNamespaces={docs,support}",
+    )
+    monitors = {doc["metadata"]["name"]: doc for doc in by_kind(docs, "ServiceMonitor")}
+    assert set(monitors) == {"rel-chatbot-operator", "rel-chatbot-operator-bots"}
+    assert all(m["metadata"]["labels"]["release"] == "kps" for m in monitors.values())
+
+    (service,) = by_kind(docs, "Service")
+    operator = monitors["rel-chatbot-operator"]["spec"]
+    assert operator["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert operator["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    assert "metrics" in {port["name"] for port in service["spec"]["ports"]}
+
+    # The bots' monitor selects the Services the operator builds, on the port their bot serves.
+    owner = Owner(name="docs-assistant", namespace="docs", uid="uid-1")
+    bot_service = build_service(owner, {})
+    bots = monitors["rel-chatbot-operator-bots"]["spec"]
+    assert bots["selector"]["matchLabels"].items() <= bot_service["metadata"]["labels"].items()
+    assert bots["namespaceSelector"] == {"matchNames": ["docs", "support"]}
+    assert bots["endpoints"] == [
+        {"port": contract.PORT_NAME, "path": contract.METRICS_PATH, "interval": "30s"}
+    ]
+    assert contract.PORT_NAME in {port["name"] for port in bot_service["spec"]["ports"]}
 
 
 def test_peering_enables_standby_replicas(helm_bin: Path) -> None:

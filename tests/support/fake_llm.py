@@ -6,6 +6,7 @@ streaming SSE chunks ending in `data: [DONE]` like OpenAI does, and plays script
   "ok"          a normal answer
   "429"         HTTP 429 with Retry-After: 0
   "500"         HTTP 500
+  "400"         HTTP 400 (a request the upstream refuses)
   "disconnect"  (stream) two content chunks, then the connection is dropped
   "stall"       no response for `stall_seconds` (`stalls_abandoned` counts the bot closing it)
   "stall-mid"   (stream) one content chunk, then silence for `stall_seconds`
@@ -142,6 +143,8 @@ class FakeLLM:
             return _error(429, "Rate limit reached for requests", "rate_limit_exceeded", {"Retry-After": "0"})
         if behaviour == "500":
             return _error(500, "The server had an error while processing your request.", "server_error")
+        if behaviour == "400":
+            return _error(400, "Invalid value for 'messages'.", "invalid_request_error")
         if behaviour == "redirect":  # e.g. a gateway that moved: 307 keeps the method and the body
             raise web.HTTPTemporaryRedirect(request.path + "?redirected=1")
         if behaviour == "stall":

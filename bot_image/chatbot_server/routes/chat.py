@@ -37,11 +37,11 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def chat(request: Request) -> Response:
     # As /v1/chat/completions: no FastAPI dependencies or body parameter (see chatbot_server.bodies).
-    call = await start_chat(request, ChatRequest)
+    call = await start_chat(request, ChatRequest, chat_api.API)
     if call.body.stream:
-        events = await chat_api.stream_answer(call.bot, call.upstream, call.body)
+        events = await chat_api.stream_answer(call.bot, call.models, call.body, call.account)
         return EventStream(events, media_type=NDJSON, headers=_STREAM_HEADERS)
-    answer = await chat_api.answer(call.bot, call.upstream, call.body)
+    answer = await chat_api.answer(call.bot, call.models, call.body, call.account)
     return JSONResponse(answer.model_dump())
 
 

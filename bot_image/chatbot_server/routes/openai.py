@@ -40,11 +40,11 @@ _COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def chat_completions(request: Request) -> Response:
     # The bot's hot path: no FastAPI dependencies or body parameter (see chatbot_server.bodies).
-    call = await start_chat(request, ChatCompletionRequest)
+    call = await start_chat(request, ChatCompletionRequest, openai_api.API)
     if call.body.stream:
-        events = await openai_api.stream(call.bot, call.upstream, call.body)
+        events = await openai_api.stream(call.bot, call.models, call.body, call.account)
         return EventStream(events, media_type="text/event-stream", headers=_STREAM_HEADERS)
-    body = await openai_api.complete(call.bot, call.upstream, call.body)
+    body = await openai_api.complete(call.bot, call.models, call.body, call.account)
     return Response(body, media_type="application/json")
 
 

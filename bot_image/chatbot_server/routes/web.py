@@ -34,6 +34,7 @@ class PageRenderer:
                         "greeting": settings.greeting_text,
                         "authRequired": required,
                         "maxMessageChars": settings.max_message_chars,
+                        "maxMessages": settings.max_messages,
                     }
                 ).replace("</", "<\\/"),
             )
@@ -44,7 +45,22 @@ class PageRenderer:
         return self._pages[auth_required]
 
 
+# The page loads and talks to nothing but the bot. Should anything get past the sanitiser into an
+# answer, the browser still refuses to run it or to send data elsewhere. Framing stays allowed: bot
+# owners embed the page in their sites.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'"
+)
+_PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
 @router.get("/", response_class=HTMLResponse, summary="The chat page")
 async def page(request: Request, state: State) -> HTMLResponse:
     renderer: PageRenderer = request.app.state.page
-    return HTMLResponse(renderer.render(state.api_keys.required), headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(renderer.render(state.api_keys.required), headers=_PAGE_HEADERS)

@@ -41,6 +41,7 @@ def test_every_non_public_route_needs_a_valid_key(bot: BotServer) -> None:
     operations = api_operations(bot)
     protected = [(method, path) for method, path in operations if path not in PUBLIC_PATHS]
     assert ("POST", "/api/chat") in protected
+    assert ("POST", "/api/feedback") in protected
     assert ("POST", "/v1/chat/completions") in protected
     assert ("GET", "/v1/models") in protected
     for method, path in protected:
@@ -62,7 +63,7 @@ def test_public_routes_stay_public_and_reveal_no_key(bot: BotServer) -> None:
             assert "key-a" not in response.text
 
 
-@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+@pytest.mark.parametrize("path", ["/api/chat", "/api/feedback", "/v1/chat/completions"])
 @pytest.mark.parametrize("content", [b"not json", b'{"messages": 5}', b"[" * 5000])
 def test_the_key_is_checked_before_the_body_is_read(bot: BotServer, path: str, content: bytes) -> None:
     # A caller without a key learns nothing about what a valid body looks like.

@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_sync
 from tests.support.bot_server import BotServer
+from tests.support.browser import chromium_installed, chromium_page
 from tests.support.fake_llm import FakeLLM
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 StartBot = Callable[..., BotServer]
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(not chromium_installed(), reason="Debian's chromium is not installed")
 
 
 @pytest.fixture
 def page() -> Iterator[playwright_sync.Page]:
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        # A phone-sized viewport: the page must be usable there.
-        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def test_the_page_greets_and_streams_an_llm_answer_with_its_sources(
@@ -98,4 +81,4 @@ def test_the_page_asks_for_an_api_key_and_uses_it(
     playwright_sync.expect(page.locator("#key-form")).to_be_hidden()
     page.fill("#question", "support hours?")
     page.click("#send")
-    playwright_sync.expect(page.locator(".message.bot").last).to_have_text("Nine to five.")
+    playwright_sync.expect(page.locator(".message.bot .text").last).to_have_text("Nine to five.")

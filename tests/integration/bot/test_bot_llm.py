@@ -72,7 +72,7 @@ def test_the_answer_streams_as_ndjson_deltas(start_bot: StartBot, fake_llm: Fake
     deltas = [event["text"] for event in received if event["type"] == "delta"]
     assert len(deltas) > 3
     assert "".join(deltas) == fake_llm.answer
-    assert received[-1] == {"type": "done", "mode": "llm"}
+    assert received[-1] == {"type": "done", "mode": "llm", "model": "gpt-4o-mini"}
 
 
 def test_the_history_is_trimmed_to_the_context_budget_oldest_first(
@@ -107,7 +107,7 @@ def test_upstream_429s_are_retried_by_the_client_and_the_user_gets_the_answer(
     fake_llm.play("429", "500")
     received = events(chat(bot, "hello?", stream=True))
     assert "".join(event["text"] for event in received if event["type"] == "delta") == fake_llm.answer
-    assert received[-1] == {"type": "done", "mode": "llm"}
+    assert received[-1] == {"type": "done", "mode": "llm", "model": "gpt-4o-mini"}
     fake_llm.play("500")
     response = completion(bot, "hello?", stream=True)
     assert response.text.endswith("data: [DONE]\n\n")

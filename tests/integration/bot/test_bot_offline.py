@@ -53,7 +53,8 @@ def test_html_documents_are_searched_as_text_without_their_scripts(start_bot: St
 def test_an_unknown_question_gets_the_configured_fallback_message(start_bot: StartBot, corpus: Path) -> None:
     bot = start_bot({"fallback_message": "Our team will e-mail you."}, corpus_dir=corpus)
     body = ask(bot, "Can you recommend a good pizzeria?").json()
-    assert body == {"answer": "Our team will e-mail you.", "mode": "fallback", "sources": [], "error": None}
+    expected = {"answer": "Our team will e-mail you.", "mode": "fallback", "sources": [], "error": None}
+    assert body == {**expected, "model": None}
 
 
 def test_the_default_fallback_is_a_human_will_be_in_touch(start_bot: StartBot) -> None:
@@ -69,11 +70,16 @@ def test_a_streamed_offline_answer_ends_with_done(start_bot: StartBot, corpus: P
     assert events[0] == {
         "type": "sources",
         "sources": [
-            {"path": "guides/install.md", "title": "Configuration", "score": events[0]["sources"][0]["score"]}
+            {
+                "path": "guides/install.md",
+                "title": "Configuration",
+                "score": events[0]["sources"][0]["score"],
+                "url": None,  # a corpus from a folder, not fetched from git
+            }
         ],
     }
     assert "EXAMPLE_TOKEN" in events[1]["text"]
-    assert events[-1] == {"type": "done", "mode": "corpus"}
+    assert events[-1] == {"type": "done", "mode": "corpus", "model": None}
 
 
 def test_openai_endpoint_answers_offline_with_sources_in_the_text(start_bot: StartBot, corpus: Path) -> None:

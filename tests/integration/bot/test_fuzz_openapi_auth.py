@@ -21,7 +21,7 @@ schema = from_dict(create_app(Settings(api_keys_dir=None)).openapi())
 KEY = "fuzz-client-key-5b1f0c"
 # The operations that answer questions; probes, metrics, the page and its info stay open (the test
 # below checks every operation of the schema against this set).
-PROTECTED = {"/api/chat", "/v1/chat/completions", "/v1/models"}
+PROTECTED = {"/api/chat", "/api/feedback", "/v1/chat/completions", "/v1/models"}
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,7 @@ async def test_sigterm_lets_open_streams_finish_refuses_new_connections_and_exit
         assert sum(b"word" in line for line in lines) == WORDS
     for lines in results[10:]:
         events = [json.loads(line) for line in lines]
-        assert events[-1] == {"type": "done", "mode": "llm"}
+        assert events[-1] == {"type": "done", "mode": "llm", "model": "gpt-4o-mini"}
         assert "".join(event["text"] for event in events if event["type"] == "delta") == answer
     assert exit_code == 0
     assert drained_after < contract.DRAIN_SECONDS

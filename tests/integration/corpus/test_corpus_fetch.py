@@ -1,5 +1,6 @@
 """The init container's fetch, run from the manifest the operator builds, against real git servers."""
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from chatbot_operator.corpus import (
     corpus_failure_from_pod,
     resolve_corpus_commit,
 )
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 
 pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
@@ -83,7 +85,7 @@ def test_fetch_writes_only_the_configured_paths_of_the_commit(
     commit = resolve_corpus_commit(url, "main", None)
     run = run_init_container(_container(url, commit), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert files_under(run.corpus_dir) == {
+    assert _corpus_files(run) == {
         "README.md": "# Readme\n",
         "docs/intro.md": "# Intro\nWelcome.\n",
         "docs/guides/setup.md": "# Setup\nRun it.\n",
@@ -98,7 +100,7 @@ def test_empty_paths_fetch_the_whole_tree_without_git_metadata(
     commit = git_server.create_repo(repo_name, DOCS)
     run = run_init_container(_container(git_server.git_url(repo_name), commit, paths=[]), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert set(files_under(run.corpus_dir)) == set(DOCS)
+    assert set(_corpus_files(run)) == set(DOCS)
     assert not (run.corpus_dir / ".git").exists()
 
 
@@ -109,8 +111,8 @@ def test_fetch_takes_the_pinned_commit_not_the_branch_tip(
     git_server.commit(repo_name, {"docs/intro.md": "# Intro v2\n", "docs/new.md": "new\n"})
     run = run_init_container(_container(git_server.git_url(repo_name), first), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert files_under(run.corpus_dir)["docs/intro.md"] == "# Intro\nWelcome.\n"
-    assert "docs/new.md" not in files_under(run.corpus_dir)
+    assert _corpus_files(run)["docs/intro.md"] == "# Intro\nWelcome.\n"
+    assert "docs/new.md" not in _corpus_files(run)
 
 
 def test_moved_branch_fetches_the_new_commit_into_a_clean_volume(
@@ -126,7 +128,33 @@ def test_moved_branch_fetches_the_new_commit_into_a_clean_volume(
     # The same volume, as when the init container runs again in a restarted pod.
     run = run_init_container(_container(url, second), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert set(files_under(run.corpus_dir)) == {"README.md", "docs/moved.md", "docs/guides/setup.md"}
+    assert set(_corpus_files(run)) == {"README.md", "docs/moved.md", "docs/guides/setup.md"}
+    assert _source_record(run) == {"repo": url, "commit": second}
+
+
+def test_fetch_records_the_repository_and_commit_for_source_links_without_user_info(
+    git_server: GitServer, repo_name: str, tmp_path: Path
+) -> None:
+    commit = git_server.create_repo(repo_name, DOCS)
+    # A user name in an https URL is often a token: it must not reach the bot's links.
+    url = git_server.http_url(repo_name).replace("http://", f"http://{TOKEN}@")
+    run = run_init_container(_container(url, commit), tmp_path)
+    assert run.returncode == 0, run.stderr
+    record = _source_record(run)
+    redacted = git_server.http_url(repo_name).replace("http://", "http://***@")
+    assert record == {"repo": redacted, "commit": commit}
+    assert TOKEN not in json.dumps(record)
+
+
+def _corpus_files(run: InitContainerRun) -> dict[str, str]:
+    """The fetched files, less the record of where they came from (checked by its own tests)."""
+    files = files_under(run.corpus_dir)
+    files.pop(CORPUS_SOURCE_FILE, None)
+    return files
+
+
+def _source_record(run: InitContainerRun) -> Any:
+    return json.loads((run.corpus_dir / CORPUS_SOURCE_FILE).read_text())
 
 
 def test_only_the_blobs_of_the_configured_paths_are_downloaded(
@@ -139,7 +167,7 @@ def test_only_the_blobs_of_the_configured_paths_are_downloaded(
     # 3 MiB of incompressible assets outside the paths would not fit in a 2 MiB download limit.
     run = run_init_container(_container(url, commit, max_size_bytes=2 * MIB), tmp_path / "filtered")
     assert run.returncode == 0, run.stderr
-    assert "assets/blob-0.bin" not in files_under(run.corpus_dir)
+    assert "assets/blob-0.bin" not in _corpus_files(run)
     # The whole tree, assets included, does not fit: the limit above held because they stayed remote.
     run = run_init_container(_container(url, commit, paths=[], max_size_bytes=2 * MIB), tmp_path / "whole")
     assert "the download" in _assert_failed_with(run, CORPUS_TOO_LARGE).message
@@ -158,7 +186,7 @@ def test_private_repository_is_fetched_with_its_token_and_leaves_no_credentials(
         secret_data={"username": "docs-bot", "token": TOKEN},
     )
     assert run.returncode == 0, run.stderr
-    assert "docs/intro.md" in files_under(run.corpus_dir)
+    assert "docs/intro.md" in _corpus_files(run)
     assert TOKEN not in run.stdout + run.stderr
     for name, volume in run.volumes.items():
         if name == "corpus-credentials":
@@ -240,4 +268,4 @@ def test_symbolic_links_are_dropped_so_the_bot_reads_only_corpus_files(
     )
     run = run_init_container(_container(git_server.git_url(repo_name), commit), tmp_path)
     assert run.returncode == 0, run.stderr
-    assert set(files_under(run.corpus_dir)) == {"README.md", "docs/intro.md", "docs/guides/setup.md"}
+    assert set(_corpus_files(run)) == {"README.md", "docs/intro.md", "docs/guides/setup.md"}

@@ -380,3 +380,25 @@ async def test_a_rotated_llm_key_rolls_no_pod_and_is_never_revealed(cluster: Clu
         if not request.url.path.startswith(secret_path):
             assert b"sk-first-key" not in request.body
             assert b"sk-second-key" not in request.body
+
+
+async def test_a_missing_fallback_key_secret_is_explained_and_its_arrival_mounts_it(cluster: Cluster) -> None:
+    fallback = {"provider": "openai", "model": "gpt-4o", "apiKeySecretRef": {"name": "backup-key"}}
+    llm = {"provider": "openai-compatible", "baseURL": "http://vllm:8000/v1", "fallbacks": [fallback]}
+    await cluster.create(CHATBOTS, chatbot(llm=llm))
+    found = await eventually(lambda: condition(cluster, "ConfigResolved"))
+    assert (found["status"], found["reason"]) == ("False", "LLMKeySecretNotFound")
+    assert "docs/backup-key (spec.llm.fallbacks[0].apiKeySecretRef) does not exist" in found["message"]
+    assert await cluster.get(DEPLOYMENT) is None
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "backup-key", "namespace": "docs"},
+              "data": {"apiKey": base64.b64encode(b"sk-backup-value").decode()}}  # fmt: skip
+    await cluster.create("/api/v1/namespaces/docs/secrets", secret)
+    deployment = await eventually(lambda: cluster.get(DEPLOYMENT))
+    pod = deployment["spec"]["template"]["spec"]
+    sources = [{"secret": {"name": "backup-key", "items": [{"key": "apiKey", "path": "0"}]}}]
+    assert {"name": "llm-fallback-keys", "projected": {"sources": sources}} in pod["volumes"]
+    config_map = await eventually(lambda: cluster.get(CONFIG_MAP))
+    assert '"api_key_file":"/etc/chatbot/llm-fallback-keys/0"' in config_map["data"]["settings.json"]
+    for request in cluster.emulator:
+        assert b"sk-backup-value" not in request.body or request.url.path.endswith("/secrets")

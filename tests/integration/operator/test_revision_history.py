@@ -65,9 +65,17 @@ async def test_each_served_revision_is_recorded_and_a_rollback_restores_one_as_a
     assert one["goldenQuestions"] == "NoGoldenQuestions"
 
     # The model changes and the branch moves: revision 2.
-    git_server.commit("docs", {"guide.md": "# Guide, rewritten"})
+    second_commit = git_server.commit("docs", {"guide.md": "# Guide, rewritten"})
     await cluster.patch(f"{CHATBOTS}/docs-assistant", {"spec": {"model": "gpt-4o"}})
     second = await template_revision(cluster, other_than=first)
+
+    async def on_the_moved_branch() -> bool:
+        deployment = await cluster.get(DEPLOYMENT)
+        return bool(
+            deployment and pod_annotations(deployment)["chatbot-operator.io/corpus-commit"] == second_commit
+        )
+
+    await eventually(on_the_moved_branch)  # the refresh loop's next check resolves the branch
     await roll(cluster, done=True)
 
     async def on_the_new_commit() -> list[dict[str, Any]] | None:

@@ -117,3 +117,60 @@ def test_a_minimal_chatbot_renders_settings_the_bot_accepts(tmp_path: Path) -> N
     settings = load_settings(config)
     assert settings.name == "tiny"
     assert settings.llm_provider == "offline"
+
+
+def test_the_bot_reads_each_fallback_key_where_the_operator_mounts_it(tmp_path: Path) -> None:
+    spec = {
+        "model": "gpt-4o",
+        "llm": {
+            "provider": "openai-compatible",
+            "baseURL": "http://vllm.llm.svc:8000/v1",
+            "fallbacks": [
+                {"provider": "openai", "model": "gpt-4o-mini", "apiKeySecretRef": {"name": "openai-key"}},
+                {"provider": "openai-compatible", "model": "llama3", "baseURL": "http://ollama:11434/v1"},
+                {
+                    "provider": "azure-openai",
+                    "model": "gpt-4o",
+                    "baseURL": "https://backup.openai.azure.com",
+                    "deployment": "backup",
+                    "apiKeySecretRef": {"name": "azure-key", "key": "token"},
+                },
+            ],
+        },
+    }
+    secrets = {("openai-key", "apiKey"): "sk-openai\n", ("azure-key", "token"): "sk-azure\n"}
+    rendered = render_bot_settings("docs-assistant", spec, "You help.")
+    pod = builders.build_deployment(
+        Owner(name="docs-assistant", namespace="docs", uid="uid"),
+        spec,
+        image="bot:1",
+        settings_hash="h",
+        corpus_commit=None,
+        llm_key=None,
+    )["spec"]["template"]["spec"]
+    (mount,) = [
+        m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == contract.LLM_FALLBACK_KEYS_DIR
+    ]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    folder = tmp_path / "fallback-keys"
+    folder.mkdir()
+    for source in volume["projected"]["sources"]:
+        for item in source["secret"]["items"]:
+            (folder / item["path"]).write_text(secrets[(source["secret"]["name"], item["key"])])
+    for fallback in rendered["llm_fallbacks"]:
+        if "api_key_file" in fallback:  # the pod's path, here the folder
+            fallback["api_key_file"] = fallback["api_key_file"].replace(
+                contract.LLM_FALLBACK_KEYS_DIR, str(folder)
+            )
+    config = tmp_path / "settings.json"
+    config.write_text(serialize_settings(rendered))
+
+    settings = load_settings(config)
+
+    keys = [m.api_key.get_secret_value() if m.api_key else None for m in settings.llm_fallbacks]
+    assert keys == ["sk-openai", None, "sk-azure"]
+    assert [(m.provider, m.model, m.deployment) for m in settings.llm_fallbacks] == [
+        ("openai", "gpt-4o-mini", None),
+        ("openai-compatible", "llama3", None),
+        ("azure-openai", "gpt-4o", "backup"),
+    ]

@@ -116,3 +116,60 @@ def test_the_contract_environment_variables_are_settings_fields() -> None:
     ):
         field = variable.removeprefix(contract.ENV_PREFIX).lower()
         assert field in Settings.model_fields, variable
+
+
+FALLBACK = {"provider": "openai-compatible", "model": "backup", "base_url": "http://backup.llm:8000/v1"}
+
+
+def test_fallback_models_follow_the_primary_and_their_keys_are_read_from_their_files(tmp_path: Path) -> None:
+    key = tmp_path / "fallback-key"
+    key.write_text("sk-backup\n")
+    azure = {"provider": "azure-openai", "model": "gpt-4o", "base_url": "https://r.openai.azure.com"}
+    settings = load_settings(
+        write(
+            tmp_path / "s.json",
+            {
+                "llm_provider": "openai-compatible",
+                "llm_base_url": "http://primary:8000/v1",
+                "model": "primary",
+                "llm_fallbacks": [FALLBACK, {**azure, "api_key_file": str(key)}],
+            },
+        )
+    )
+    assert [model.model for model in settings.llm_models] == ["primary", "backup", "gpt-4o"]
+    backup_key = settings.llm_models[2].api_key
+    assert backup_key is not None
+    assert backup_key.get_secret_value() == "sk-backup"
+    assert "sk-backup" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("fallback", "expected"),
+    [
+        (
+            {"provider": "openai-compatible", "base_url": "http://b:1/v1"},
+            "llm_fallbacks.0.model: Field required",
+        ),
+        ({**FALLBACK, "base_url": "ftp://backup"}, "llm_fallbacks.0.base_url: String should match pattern"),
+        ({**FALLBACK, "api_key": "sk-inline"}, "set api_key_file, not api_key"),
+        ({"provider": "openai", "model": "m"}, "provider 'openai' needs an API key: set api_key_file"),
+        ({"provider": "azure-openai", "model": "m"}, "provider 'azure-openai' needs base_url"),
+        (
+            {**FALLBACK, "api_key_file": "/nonexistent/key"},
+            "cannot read the LLM API key file /nonexistent/key",
+        ),
+    ],
+)
+def test_a_bad_fallback_is_a_start_up_error_naming_the_fallback_and_its_field(
+    tmp_path: Path, fallback: dict[str, str], expected: str
+) -> None:
+    values = {"llm_provider": "openai-compatible", "llm_base_url": "http://p/v1", "llm_fallbacks": [fallback]}
+    with pytest.raises(SettingsError) as raised:
+        load_settings(write(tmp_path / "s.json", values))
+    assert expected in str(raised.value)
+    assert "sk-inline" not in str(raised.value)
+
+
+def test_fallbacks_without_a_primary_model_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="llm_fallbacks need a primary model"):
+        load_settings(write(tmp_path / "s.json", {"llm_fallbacks": [FALLBACK]}))

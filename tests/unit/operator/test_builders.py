@@ -227,3 +227,57 @@ def test_applied_hash_changes_when_any_field_changes() -> None:
     key = naming.ANNOTATION_APPLIED_HASH
     assert first["metadata"]["annotations"][key] == again["metadata"]["annotations"][key]
     assert first["metadata"]["annotations"][key] != changed["metadata"]["annotations"][key]
+
+
+def test_each_fallback_key_is_one_projected_secret_item_named_by_its_position() -> None:
+    spec = example_spec()
+    spec["llm"] = {
+        "provider": "openai",
+        "apiKeySecretRef": {"name": "llm-key"},
+        "fallbacks": [
+            {"provider": "openai-compatible", "model": "llama3", "baseURL": "http://ollama:11434/v1"},
+            {
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "apiKeySecretRef": {"name": "backup-key", "key": "k"},
+            },
+        ],
+    }
+    pod = deployment(spec, llm_key=SecretKeyRef("llm-key", "apiKey"))["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    # Only the second fallback has a key: its file is named 1, as the bot's settings say.
+    assert volumes["llm-fallback-keys"] == {
+        "name": "llm-fallback-keys",
+        "projected": {"sources": [{"secret": {"name": "backup-key", "items": [{"key": "k", "path": "1"}]}}]},
+    }
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["llm-fallback-keys"]["mountPath"] == contract.LLM_FALLBACK_KEYS_DIR
+    assert "subPath" not in mounts["llm-fallback-keys"]  # a subPath mount is never updated
+    rendered = render_bot_settings("docs-assistant", spec, "p")["llm_fallbacks"]
+    assert [f.get("api_key_file") for f in rendered] == [None, contract.llm_fallback_key_file(1)]
+
+
+def test_without_fallback_keys_no_volume_is_mounted_for_them() -> None:
+    spec = example_spec()
+    spec["llm"] = {
+        "provider": "openai-compatible",
+        "baseURL": "http://vllm:8000/v1",
+        "fallbacks": [
+            {"provider": "openai-compatible", "model": "llama3", "baseURL": "http://ollama:11434/v1"}
+        ],
+    }
+    pod = deployment(spec)["spec"]["template"]["spec"]
+    assert "llm-fallback-keys" not in {v["name"] for v in pod["volumes"]}
+    assert "llm-fallback-keys" not in {m["name"] for m in pod["containers"][0]["volumeMounts"]}
+
+
+def test_a_telemetry_endpoint_reaches_the_bot_as_the_standard_otlp_variables() -> None:
+    spec = example_spec()
+    spec["telemetry"] = {"otlpEndpoint": "http://otel-collector.monitoring.svc:4318"}
+    env = {
+        e["name"]: e["value"] for e in deployment(spec)["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.monitoring.svc:4318"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    plain = deployment(example_spec())["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert not [e for e in plain if e["name"].startswith("OTEL_")]
