@@ -52,8 +52,8 @@ def run_pod_init(
     }
     fetch_spec, golden_spec = pod["initContainers"]
     assert golden_spec["name"] == golden.INIT_CONTAINER
-    fetch = PodContainer(fetch_spec, pod["volumes"], host_dirs)
-    check = PodContainer(golden_spec, pod["volumes"], host_dirs)
+    fetch = PodContainer(fetch_spec, pod, host_dirs)
+    check = PodContainer(golden_spec, pod, host_dirs)
     try:
         assert fetch.run(workdir, timeout=TIMEOUT) == 0, fetch.logs()
     finally:
