@@ -16,6 +16,7 @@ import pytest
 import chatbot_contract as contract
 from chatbot_operator import builders, corpus
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 from tests.containers.pod import OUTSIDE_TMP, PodContainer, file_volume, shared_empty_dir, write_attempts
 from tests.e2e.cluster import wait_until
 from tests.support.fake_llm import FakeLLM
@@ -67,6 +68,7 @@ class BotPod:
 
     def __init__(self, workdir: Path, image: str, spec: dict[str, Any], commit: str) -> None:
         self.workdir = workdir
+        self.commit = commit
         deployment = builders.build_deployment(
             OWNER,
             spec,
@@ -147,8 +149,11 @@ def test_the_init_container_fetches_the_configured_paths_of_the_commit_into_the_
         for path in served_pod.corpus_dir.rglob("*")
         if path.is_file()
     )
-    assert fetched == ["docs/harbour.md", "docs/lighthouse.md"]
+    # Beside the documents, the record of where they came from, which the bot's source links read.
+    assert fetched == [CORPUS_SOURCE_FILE, "docs/harbour.md", "docs/lighthouse.md"]
     assert (served_pod.corpus_dir / "docs/lighthouse.md").read_text() == CORPUS_FILES["docs/lighthouse.md"]
+    source = json.loads((served_pod.corpus_dir / CORPUS_SOURCE_FILE).read_text())
+    assert source["commit"] == served_pod.commit
 
 
 def test_the_bot_runs_as_the_images_numeric_user(served_pod: BotPod) -> None:
