@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 import chatbot_contract as contract
+from chatbot_server.golden import GoldenQuestion
 from chatbot_server.llm_key import read_key_file
 
 LlmProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]
@@ -142,6 +143,8 @@ class Settings(BaseSettings):
     # keyword until the chunk vectors are ready, and for good when the model is missing.
     retrieval_mode: RetrievalMode = "hybrid"
     embedding_model_dir: Path | None = Path(contract.EMBEDDING_MODEL_DIR)
+    # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.
+    golden_questions: list[GoldenQuestion] = Field(default_factory=list)
 
     # Protection.
     max_message_chars: int = Field(8000, ge=1)

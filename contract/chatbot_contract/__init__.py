@@ -89,3 +89,8 @@ CORPUS_CREDENTIALS_DIR: Final = "/etc/chatbot/corpus-credentials"
 # init container's terminated state.
 CORPUS_TERMINATION_LOG_ENV: Final = "CHATBOT_CORPUS_TERMINATION_LOG"
 TERMINATION_LOG: Final = "/dev/termination-log"
+
+# The golden-questions init container (`python -m chatbot_server.golden_check`), added only to pods of
+# ChatBots with golden questions: it runs with the bot container's settings and writes
+# "<Reason>: <message>" here when a golden question fails, as the corpus fetch does.
+GOLDEN_TERMINATION_LOG_ENV: Final = "CHATBOT_GOLDEN_TERMINATION_LOG"
