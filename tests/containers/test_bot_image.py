@@ -16,6 +16,7 @@ import pytest
 import chatbot_contract as contract
 from chatbot_operator import builders, corpus
 from chatbot_operator.bot_settings import render_bot_settings, serialize_settings
+from chatbot_server.source_links import CORPUS_SOURCE_FILE
 from tests.containers.pod import OUTSIDE_TMP, PodContainer, file_volume, shared_empty_dir, write_attempts
 from tests.e2e.cluster import wait_until
 from tests.support.fake_llm import FakeLLM
@@ -67,6 +68,7 @@ class BotPod:
 
     def __init__(self, workdir: Path, image: str, spec: dict[str, Any], commit: str) -> None:
         self.workdir = workdir
+        self.commit = commit
         deployment = builders.build_deployment(
             OWNER,
             spec,
@@ -147,8 +149,23 @@ def test_the_init_container_fetches_the_configured_paths_of_the_commit_into_the_
         for path in served_pod.corpus_dir.rglob("*")
         if path.is_file()
     )
-    assert fetched == ["docs/harbour.md", "docs/lighthouse.md"]
+    assert fetched == [CORPUS_SOURCE_FILE, "docs/harbour.md", "docs/lighthouse.md"]
     assert (served_pod.corpus_dir / "docs/lighthouse.md").read_text() == CORPUS_FILES["docs/lighthouse.md"]
+    # Beside the files, where they came from: the bot links its sources to that commit.
+    record = json.loads((served_pod.corpus_dir / CORPUS_SOURCE_FILE).read_text())
+    assert record["commit"] == served_pod.commit
+
+
+def test_the_bot_serves_its_chat_page_and_the_page_s_scripts_from_the_image(served_pod: BotPod) -> None:
+    page = httpx.get(served_pod.url, timeout=10)
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for script in ("vendor.js", "markdown.js", "feedback.js", "app.js"):
+        assert f'src="/static/{script}"' in page.text
+        response = httpx.get(f"{served_pod.url}/static/{script}", timeout=10)
+        assert response.status_code == 200, script
+    # marked and DOMPurify, as built from web/package-lock.json, are package data of the image.
+    assert "ChatVendor" in httpx.get(f"{served_pod.url}/static/vendor.js", timeout=10).text
 
 
 def test_the_bot_runs_as_the_images_numeric_user(served_pod: BotPod) -> None:
