@@ -149,11 +149,11 @@ def test_the_init_container_fetches_the_configured_paths_of_the_commit_into_the_
         for path in served_pod.corpus_dir.rglob("*")
         if path.is_file()
     )
+    # Beside the documents, the record of where they came from, which the bot's source links read.
     assert fetched == [CORPUS_SOURCE_FILE, "docs/harbour.md", "docs/lighthouse.md"]
     assert (served_pod.corpus_dir / "docs/lighthouse.md").read_text() == CORPUS_FILES["docs/lighthouse.md"]
-    # Beside the files, where they came from: the bot links its sources to that commit.
-    record = json.loads((served_pod.corpus_dir / CORPUS_SOURCE_FILE).read_text())
-    assert record["commit"] == served_pod.commit
+    source = json.loads((served_pod.corpus_dir / CORPUS_SOURCE_FILE).read_text())
+    assert source["commit"] == served_pod.commit
 
 
 def test_the_bot_serves_its_chat_page_and_the_page_s_scripts_from_the_image(served_pod: BotPod) -> None:
