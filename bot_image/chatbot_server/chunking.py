@@ -1,8 +1,9 @@
 """Reading a corpus directory into chunks: Markdown, text, reStructuredText, and HTML stripped to text.
 
 A chunk is a run of whole paragraphs under one heading, at most `max_chars` long (a longer paragraph
-is split at sentence, then word, boundaries). Each chunk remembers its source path (relative to the
-corpus directory) and its heading, which is what answers cite.
+is split at sentence, then word, boundaries; a code block at line boundaries). Each chunk remembers its
+source path (relative to the corpus directory) and its heading path, "Guide > Install > On Linux",
+which is indexed with its text and is what answers cite.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ DEFAULT_MAX_CHARS = 1200
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+<>:.])\1{2,}\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_RST_CODE_DIRECTIVE = re.compile(r"^\.\.\s+(code-block|code|sourcecode|highlight|literalinclude)::")
+# Between the headings of a chunk's path (document title > section > subsection), as cited.
+HEADING_SEPARATOR = " > "
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
     path: str  # relative to the corpus directory, with forward slashes
-    title: str  # the nearest heading, or the file name
+    title: str  # the heading path (document > section > subsection), or the file name
     text: str
 
 
@@ -67,21 +71,23 @@ def iter_documents(root: Path) -> Iterator[tuple[str, str]]:
 
 
 def chunk_document(path: str, text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[Chunk]:
-    """Split one document into chunks of whole paragraphs under their heading."""
+    """Split one document into chunks of whole paragraphs under their heading path."""
     default_title = Path(path).stem.replace("-", " ").replace("_", " ")
+    rst = Path(path).suffix.lower() == ".rst"
     chunks: list[Chunk] = []
-    for title, paragraphs in _sections(text):
+    for headings, paragraphs in _sections(text, rst):
+        title = HEADING_SEPARATOR.join(headings) or default_title
         pieces = [piece for paragraph in paragraphs for piece in _split_long(paragraph, max_chars)]
         current: list[str] = []
         size = 0
         for piece in pieces:
             if current and size + len(piece) + 2 > max_chars:
-                chunks.append(Chunk(path, title or default_title, "\n\n".join(current)))
+                chunks.append(Chunk(path, title, "\n\n".join(current)))
                 current, size = [], 0
             current.append(piece)
             size += len(piece) + 2
         if current:
-            chunks.append(Chunk(path, title or default_title, "\n\n".join(current)))
+            chunks.append(Chunk(path, title, "\n\n".join(current)))
     return chunks
 
 
@@ -91,65 +97,110 @@ def read_chunks(root: Path, max_chars: int = DEFAULT_MAX_CHARS) -> Iterator[Chun
         yield from chunk_document(path, text, max_chars)
 
 
-def _sections(text: str) -> Iterator[tuple[str, list[str]]]:
-    """(heading, paragraphs) for each section of a Markdown, reStructuredText or plain text document."""
+class _Headings:
+    """The path of headings above the current line: a new heading replaces its level and those below.
+
+    Markdown levels are the number of `#`; reStructuredText levels are the order in which each
+    underline character first appears in the document, as docutils decides them.
+    """
+
+    def __init__(self) -> None:
+        self.path: list[tuple[int, str]] = []
+        self._rst_levels: dict[str, int] = {}
+
+    def markdown(self, level: int, title: str) -> None:
+        self.path = [(lvl, t) for lvl, t in self.path if lvl < level] + [(level, title)]
+
+    def rst(self, underline: str, title: str) -> None:
+        level = self._rst_levels.setdefault(underline[0], len(self._rst_levels) + 1)
+        self.markdown(level, title)
+
+    def titles(self) -> tuple[str, ...]:
+        return tuple(title for _, title in self.path)
+
+
+def _sections(text: str, rst: bool = False) -> Iterator[tuple[tuple[str, ...], list[str]]]:
+    """(heading path, paragraphs) of each section of a Markdown, reStructuredText or plain text document.
+
+    Code is never a heading: not in a fenced block, not in an indented block (a `# comment` there is
+    code), not in a reStructuredText literal block (after `::` or a code directive), and in a `.rst`
+    file a `#` line is text. A code block stays one paragraph, blank lines included.
+    """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    title = ""
+    headings = _Headings()
     paragraphs: list[str] = []
     paragraph: list[str] = []
-    in_fence = False
+    fence = ""  # the fence that opened the current fenced block
+    literal = False  # in an indented literal block (reStructuredText `::`, code directives)
 
     def end_paragraph() -> None:
         if paragraph:
-            joined = "\n".join(paragraph).strip()
-            if joined:
+            joined = "\n".join(paragraph).strip("\n")
+            if joined.strip():
                 paragraphs.append(joined)
             paragraph.clear()
+
+    def new_section() -> Iterator[tuple[tuple[str, ...], list[str]]]:
+        nonlocal paragraphs
+        end_paragraph()
+        if paragraphs:
+            yield headings.titles(), paragraphs
+            paragraphs = []
 
     index = 0
     while index < len(lines):
         line = lines[index]
         stripped = line.strip()
-        if stripped.startswith(("```", "~~~")):
-            in_fence = not in_fence
+        indented = line[:1] in (" ", "\t") and stripped
+        if fence:
             paragraph.append(line)
-        elif in_fence:
-            paragraph.append(line)
-        elif heading := _MD_HEADING.match(stripped):
+            if stripped.startswith(fence):
+                fence = ""
+                end_paragraph()
+        elif stripped.startswith(("```", "~~~")) and not indented:
             end_paragraph()
-            if paragraphs:
-                yield title, paragraphs
-                paragraphs = []
-            title = heading.group(2).strip()
+            fence = stripped[:3]
+            paragraph.append(line)
+        elif literal and (indented or not stripped):
+            paragraph.append(line)
+        elif not rst and not line.startswith("    ") and (heading := _MD_HEADING.match(stripped)):
+            literal = False
+            yield from new_section()
+            headings.markdown(len(heading.group(1)), heading.group(2).strip())
         elif (
             stripped
+            and not indented
             and index + 1 < len(lines)
             and _RST_UNDERLINE.match(lines[index + 1].strip())
             and len(lines[index + 1].strip()) >= len(stripped)
             and not _RST_UNDERLINE.match(stripped)
         ):
-            end_paragraph()
-            if paragraphs:
-                yield title, paragraphs
-                paragraphs = []
-            title = stripped
+            literal = False
+            yield from new_section()
+            headings.rst(lines[index + 1].strip(), stripped)
             index += 1  # the underline
         elif _RST_UNDERLINE.match(stripped) and not paragraph:
             pass  # an overline, or a transition
         elif not stripped:
             end_paragraph()
         else:
+            if literal:  # the first line back at the margin ends the literal block
+                literal = False
+                end_paragraph()
             paragraph.append(line.rstrip())
+            if rst and (stripped.endswith("::") or _RST_CODE_DIRECTIVE.match(stripped)):
+                literal = True
+                end_paragraph()
         index += 1
-    end_paragraph()
-    if paragraphs:
-        yield title, paragraphs
+    yield from new_section()
 
 
 def _split_long(paragraph: str, max_chars: int) -> list[str]:
-    """A paragraph as pieces of at most max_chars, cut at sentence ends, else at spaces."""
+    """A paragraph as pieces of at most max_chars, cut at sentence ends, else at spaces; code at lines."""
     if len(paragraph) <= max_chars:
         return [paragraph]
+    if paragraph.lstrip().startswith(("```", "~~~")) or "\n" in paragraph.strip():
+        return _split_lines(paragraph, max_chars)
     pieces: list[str] = []
     current = ""
     for sentence in _SENTENCE_END.split(paragraph):
@@ -161,6 +212,23 @@ def _split_long(paragraph: str, max_chars: int) -> list[str]:
                 current = f"{current} {part}" if current else part
     if current:
         pieces.append(current)
+    return pieces
+
+
+def _split_lines(block: str, max_chars: int) -> list[str]:
+    """A long code block (or any text of many lines) cut between lines, never inside one if it fits."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in block.split("\n"):
+        for part in _split_words(line, max_chars) if len(line) > max_chars else [line]:
+            if current and size + len(part) + 1 > max_chars:
+                pieces.append("\n".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += len(part) + 1
+    if current:
+        pieces.append("\n".join(current))
     return pieces
 
 
@@ -203,12 +271,19 @@ class _HtmlText(HTMLParser):
         self._heading: list[str] | None = None
         self._title: list[str] | None = None
         self.title = ""
+        self._pre = 0
+        self.code_blocks: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title":
             self._title = []
         if tag in self._SKIPPED:
             self._skipping += 1
+        elif tag == "pre":
+            self._pre += 1
+            if self._pre == 1:
+                self.code_blocks.append("")
+                self.parts.append(f"\n\n{_CODE_MARK}{len(self.code_blocks) - 1}{_CODE_MARK}\n\n")
         elif tag in self._HEADINGS:
             self.parts.append("\n\n")
             self._heading = []
@@ -221,6 +296,8 @@ class _HtmlText(HTMLParser):
             self._title = None
         if tag in self._SKIPPED:
             self._skipping = max(0, self._skipping - 1)
+        elif tag == "pre":
+            self._pre = max(0, self._pre - 1)
         elif tag in self._HEADINGS and self._heading is not None:
             heading = " ".join("".join(self._heading).split())
             if heading:
@@ -234,7 +311,9 @@ class _HtmlText(HTMLParser):
             self._title.append(data)
         if self._skipping:
             return
-        if self._heading is not None:
+        if self._pre:  # preformatted text keeps its lines and spaces
+            self.code_blocks[-1] += data
+        elif self._heading is not None:
             self._heading.append(data)
         else:
             self.parts.append(data)
@@ -248,6 +327,18 @@ def html_to_text(html: str) -> str:
     text = "".join(parser.parts)
     paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", text)]
     body = "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
+    # A <pre> block comes back as a fenced code block, its lines intact: a `# comment` or a line of
+    # dashes in it is never taken for a heading, and passages are not cut inside it.
+    body = _CODE_PLACEHOLDER.sub(lambda m: _fenced(parser.code_blocks[int(m.group(1))]), body)
     if parser.title and not body.lstrip().startswith("#"):
         body = f"# {parser.title}\n\n{body}"
     return body
+
+
+_CODE_MARK = "\x00"
+_CODE_PLACEHOLDER = re.compile(f"{_CODE_MARK}(\\d+){_CODE_MARK}")
+
+
+def _fenced(code: str) -> str:
+    lines = [line.rstrip() for line in code.strip("\n").split("\n")]
+    return "```\n" + "\n".join(line.replace("```", "` ` `") for line in lines) + "\n```"

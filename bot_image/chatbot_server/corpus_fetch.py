@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 import chatbot_contract as contract
+from chatbot_contract import termination
 from chatbot_contract.corpus_errors import (
     CORPUS_TOO_LARGE,
     GIT_FAILED,
@@ -46,8 +47,6 @@ from chatbot_server.source_links import CORPUS_SOURCE_FILE
 INVALID_SETTINGS: Final = "InvalidCorpusSettings"
 DEFAULT_MAX_SIZE_BYTES: Final = 100 * 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS: Final = 300.0
-# Kubernetes keeps at most 4096 bytes of a termination message.
-_TERMINATION_MESSAGE_LIMIT: Final = 4000
 _SCRATCH: Final = ".corpus-fetch"
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
@@ -238,11 +237,7 @@ def _move_contents(source: Path, destination: Path) -> int:
 
 
 def write_termination_message(path: Path, error: CorpusError) -> None:
-    text = f"{error.reason}: {error.message}"
-    try:
-        path.write_text(text.encode()[:_TERMINATION_MESSAGE_LIMIT].decode(errors="ignore"))
-    except OSError as write_error:
-        print(f"could not write the termination message to {path}: {write_error}", file=sys.stderr)
+    termination.write_termination_message(path, error.reason, error.message)
 
 
 def main(env: Mapping[str, str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """Matching a user's question to the FAQ, paraphrases included.
 
-No model downloads: questions are compared by the overlap of their content-word stems (Dice
+No model downloads: questions are compared by the overlap of their terms, normalised by the
+analyzer the corpus index uses (chatbot_server.text: accents folded, Snowball stems; Dice
 coefficient), so word order, stop words and plural or tense do not matter: "which hours is support
 available?" meets "What are your support hours?"; "How do I reset my password?" does not. The
 threshold is the `faq_match_threshold` setting.

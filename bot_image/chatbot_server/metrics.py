@@ -49,6 +49,24 @@ class Metrics:
         self.retrieval = Counter(
             "chatbot_retrieval_queries", "Corpus searches, by result (hit, miss)", ["result"], registry=r
         )
+        # Semantic search (search.py): which mode answered (keyword until the vectors are ready),
+        # what embedding a question costs, and when the corpus's vectors were ready.
+        self.retrieval_mode = Counter(
+            "chatbot_retrieval_mode_queries",
+            "Corpus searches, by the mode that answered (keyword, semantic, hybrid)",
+            ["mode"],
+            registry=r,
+        )
+        self.query_embedding = Histogram(
+            "chatbot_query_embedding_seconds",
+            "Time to embed a question",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.corpus_vectors = Gauge("chatbot_corpus_vectors", "Chunks with an embedding vector", registry=r)
+        self.corpus_embedding = Gauge(
+            "chatbot_corpus_embedding_seconds", "Time taken to embed the corpus's chunks", registry=r
+        )
         self.faq = Counter(
             "chatbot_faq_lookups", "FAQ lookups, by result (hit, miss)", ["result"], registry=r
         )

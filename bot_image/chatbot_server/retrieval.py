@@ -27,7 +27,7 @@ from typing import cast
 import tantivy
 
 from chatbot_server.chunking import Chunk, read_chunks
-from chatbot_server.text import STOP_WORDS
+from chatbot_server.text import analyzer, terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +51,6 @@ _WRITER_HEAP_BYTES = 64_000_000
 _WRITER_THREADS = 0
 
 
-def _analyzer() -> tantivy.TextAnalyzer:
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
-
-
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # One BM25 field, the title written twice before the text: a title word counts double within
@@ -71,9 +59,9 @@ def _schema() -> tantivy.Schema:
     # many times over (a passage's own words found it first 51% of the time, against 77% with FTS5).
     # Term frequencies without positions: BM25 needs the first, nothing here asks for phrases.
     builder.add_text_field("body", tokenizer_name=_ANALYZER, index_option="freq")
-    # What a search returns, stored as is and not indexed (a text field is always indexed).
-    for name in ("path", "title", "text"):
-        builder.add_bytes_field(name, stored=True)
+    # The chunk's position in CorpusIndex.chunks, where its path, title and text are kept once for
+    # keyword and semantic search alike.
+    builder.add_unsigned_field("id", stored=True)
     return builder.build()
 
 
@@ -82,7 +70,7 @@ class CorpusIndex:
 
     def __init__(self) -> None:
         self._schema = _schema()
-        self._analyzer = _analyzer()
+        self._analyzer = analyzer()
         self._index = tantivy.Index(self._schema)
         self._index.register_tokenizer(_ANALYZER, self._analyzer)
         self._searcher = self._index.searcher()
@@ -91,24 +79,21 @@ class CorpusIndex:
         self.build_seconds = 0.0
         self._frequency = functools.lru_cache(maxsize=_FREQUENCY_CACHE)(self._count_chunks_with)
         self._paths: set[str] = set()
+        self.chunks: list[Chunk] = []
 
     def add(self, chunks: Iterable[Chunk]) -> None:
         started = time.perf_counter()
         writer = self._index.writer(heap_size=_WRITER_HEAP_BYTES, num_threads=_WRITER_THREADS)
         for chunk in chunks:
             self._paths.add(chunk.path)
-            self.size += 1
             writer.add_document(
-                tantivy.Document(
-                    body=f"{chunk.title}\n{chunk.title}\n{chunk.text}",
-                    path=chunk.path.encode(),
-                    title=chunk.title.encode(),
-                    text=chunk.text.encode(),
-                )
+                tantivy.Document(body=f"{chunk.title}\n{chunk.title}\n{chunk.text}", id=len(self.chunks))
             )
+            self.chunks.append(chunk)
+            self.size += 1
         writer.commit()
         writer.wait_merging_threads()
-        _return_freed_memory()
+        return_freed_memory()
         self._index.reload()
         self._searcher = self._index.searcher()
         self._frequency.cache_clear()
@@ -121,30 +106,31 @@ class CorpusIndex:
 
     def search(self, query: str, limit: int) -> list[Passage]:
         """The best `limit` passages for a question, best first; empty when nothing relevant matches."""
+        return [self.passage(number, score) for number, score in self.search_ids(query, limit)]
+
+    def passage(self, number: int, score: float) -> Passage:
+        chunk = self.chunks[number]
+        return Passage(chunk.path, chunk.title, chunk.text, score)
+
+    def search_ids(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk number, BM25 score) of the best `limit` chunks, best first."""
         if limit <= 0 or self.size == 0:
             return []
-        # A lone surrogate (JSON allows "\ud800") cannot cross into Rust, which takes only UTF-8.
-        text = query.encode("utf-8", "replace").decode("utf-8")
         # The same analyzer as the index: stop words dropped, words folded and stemmed.
-        terms = list(dict.fromkeys(self._analyzer.analyze(text)))[:_MAX_TERMS]
-        if not terms:
+        asked = list(dict.fromkeys(terms(query)))[:_MAX_TERMS]
+        if not asked:
             return []
-        rare = [term for term in terms if self._frequency(term) * 2 <= self.size]
+        rare = [term for term in asked if self._frequency(term) * 2 <= self.size]
         # Only common words: the rarest of them still finds something.
-        chosen = rare or [min(terms, key=self._frequency)]
+        chosen = rare or [min(asked, key=self._frequency)]
         clauses = [(tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "body", t)) for t in chosen]
         hits = self._searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False).hits
-        passages = []
-        for score, address in hits:
-            document = self._searcher.doc(address)
-            path, title, text = (
-                cast(bytes, document.get_first(name)).decode() for name in ("path", "title", "text")
-            )
-            passages.append(Passage(path, title, text, float(score)))
-        return passages
+        return [
+            (cast(int, self._searcher.doc(address).get_first("id")), float(score)) for score, address in hits
+        ]
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Give the indexing threads' freed buffers back to the OS.
 
     glibc keeps what a thread's malloc arena freed: without this, the process's resident memory

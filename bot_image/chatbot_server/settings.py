@@ -28,11 +28,13 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 import chatbot_contract as contract
+from chatbot_server.golden import GoldenQuestion
 from chatbot_server.llm_key import read_key_file
 
 LlmProvider = Literal["offline", "openai", "azure-openai", "openai-compatible"]
 ModelProvider = Literal["openai", "azure-openai", "openai-compatible"]
 DEFAULT_API_VERSION = "2024-10-21"
+RetrievalMode = Literal["keyword", "semantic", "hybrid"]
 
 # Settings that must never be written into the ConfigMap-backed file: secrets come from env only.
 SECRET_FIELDS: frozenset[str] = frozenset({"llm_api_key"})
@@ -137,6 +139,12 @@ class Settings(BaseSettings):
     faq_match_threshold: float = Field(0.5, gt=0, le=1)
     fallback_message: str = Field(DEFAULT_FALLBACK_MESSAGE, min_length=1)
     retrieval_top_k: int = Field(4, ge=0, le=50)
+    # hybrid: BM25 and embeddings fused (the best figures, docs/benchmarks.md "Answer quality");
+    # keyword until the chunk vectors are ready, and for good when the model is missing.
+    retrieval_mode: RetrievalMode = "hybrid"
+    embedding_model_dir: Path | None = Path(contract.EMBEDDING_MODEL_DIR)
+    # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.
+    golden_questions: list[GoldenQuestion] = Field(default_factory=list)
 
     # Protection.
     max_message_chars: int = Field(8000, ge=1)
@@ -151,7 +159,13 @@ class Settings(BaseSettings):
     port: int = Field(contract.PORT, ge=1, le=65535)
 
     @field_validator(
-        "api_keys_dir", "llm_base_url", "llm_deployment", "llm_api_key", "llm_api_key_file", mode="before"
+        "api_keys_dir",
+        "embedding_model_dir",
+        "llm_base_url",
+        "llm_deployment",
+        "llm_api_key",
+        "llm_api_key_file",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

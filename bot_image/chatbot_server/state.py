@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -18,6 +19,7 @@ from chatbot_server.llm import Upstream, create_http_client, create_llm_client, 
 from chatbot_server.metrics import Metrics
 from chatbot_server.model_chain import ModelChain
 from chatbot_server.retrieval import build_index
+from chatbot_server.search import Searcher
 from chatbot_server.settings import Settings
 from chatbot_server.telemetry import Telemetry
 from chatbot_server.tokens import TokenCounter, load_encoding
@@ -38,6 +40,7 @@ class BotState:
     models: ModelChain | None = None  # None: offline
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
+    embedding: asyncio.Task[None] | None = None  # the corpus's vectors, computed after readiness
 
     @classmethod
     def create(cls, settings: Settings, telemetry: Telemetry | None = None) -> BotState:
@@ -122,10 +125,38 @@ class BotState:
             index.build_seconds,
             encoding.name,
         )
-        self.bot = Bot(settings, index, TokenCounter(encoding), self.metrics)
+        searcher = Searcher(index, settings.retrieval_mode)
+        self.bot = Bot(settings, searcher, TokenCounter(encoding), self.metrics)
         self.metrics.ready.set(1)
+        if settings.retrieval_mode != "keyword" and index.size:
+            # Readiness does not wait for the vectors: keyword search answers until they are ready.
+            self.embedding = asyncio.create_task(self.embed_corpus(searcher), name="embed-corpus")
+
+    async def embed_corpus(self, searcher: Searcher) -> None:
+        """Compute the chunks' vectors in a worker thread, then switch the searcher to its mode."""
+        started = time.perf_counter()
+        # Imported here: NumPy, ONNX Runtime and the tokenizers stay out of a keyword-only bot.
+        from chatbot_server.embeddings import load_embedder
+
+        embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
+        if embedder is None:
+            return  # logged: keyword search only
+        vectors = await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+        searcher.attach_vectors(embedder, vectors)
+        seconds = time.perf_counter() - started
+        self.metrics.corpus_vectors.set(len(vectors))
+        self.metrics.corpus_embedding.set(seconds)
+        log.info(
+            "embedded %d chunks in %.1fs (%.1f chunks/s): %s search from now on",
+            len(vectors),
+            seconds,
+            len(vectors) / max(seconds, 1e-9),
+            searcher.mode,
+        )
 
     async def close(self) -> None:
+        if self.embedding is not None:
+            self.embedding.cancel()  # the worker thread ends with its batch; its result is dropped
         if self.clients:
             await self.clients[0].close()  # the HTTP client they share
         if self.session is not None:

@@ -1,10 +1,8 @@
-"""Word normalisation shared by FAQ matching and corpus search: words, stop words, light stemming."""
+"""Word normalisation shared by FAQ matching and corpus search: one analyzer, stop words included."""
 
 from __future__ import annotations
 
-import re
-
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+import tantivy
 
 # Function words that say nothing about what a question is about.
 _STOP_WORDS_TEXT = """
@@ -18,57 +16,33 @@ yourselves s t d ll m re ve y please tell know want need get got let us hi hello
 """
 STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS_TEXT.split())
 
-_SUFFIXES = (
-    "ational",
-    "ization",
-    "fulness",
-    "iveness",
-    "ingly",
-    "ations",
-    "ation",
-    "ments",
-    "ment",
-    "ness",
-    "ings",
-    "ing",
-    "edly",
-    "ies",
-    "ied",
-    "ers",
-    "er",
-    "ed",
-    "ly",
-    "es",
-    "s",
-)
+
+def analyzer() -> tantivy.TextAnalyzer:
+    """Words folded to ASCII, lower-cased and Snowball-stemmed, stop words and 40+ letter runs dropped.
+
+    One analyzer for the corpus index (Tantivy runs it on every chunk and every query) and for FAQ
+    matching: "configuring" meets "configuration" and "café" meets "cafe" in both.
+    """
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
 
 
-def stem(word: str) -> str:
-    """A light suffix-stripping stem: enough to make "hours" meet "hour" and "refunds" meet "refunded"."""
-    if len(word) <= 3:
-        return word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            base = word[: -len(suffix)]
-            if suffix in ("ies", "ied"):
-                return base + "y"
-            # "shipped" -> "ship", "running" -> "run"
-            if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz":
-                base = base[:-1]
-            return base
-    return word
+_ANALYZER = analyzer()
 
 
-def words(text: str) -> list[str]:
-    """The lower-case words of a text."""
-    return _WORD.findall(text.lower())
-
-
-def content_words(text: str) -> list[str]:
-    """The words of a text that carry meaning (no stop words), in order."""
-    return [word for word in words(text) if word not in STOP_WORDS]
+def terms(text: str) -> list[str]:
+    """The analyzed terms of a text, in order, repeats included (what the index sees of it)."""
+    # A lone surrogate (JSON allows "\ud800") cannot cross into Rust, which takes only UTF-8.
+    return list(_ANALYZER.analyze(text.encode("utf-8", "replace").decode("utf-8")))
 
 
 def stems(text: str) -> set[str]:
-    """The stems of a text's content words."""
-    return {stem(word) for word in content_words(text)}
+    """The distinct terms of a text's content words."""
+    return set(terms(text))

@@ -51,6 +51,9 @@ API_KEYS_DIR: Final = "/etc/chatbot/api-keys"
 # The corpus, fetched by the init container into a volume shared with the bot.
 CORPUS_DIR_ENV: Final = "CHATBOT_CORPUS_DIR"
 CORPUS_DIR: Final = "/var/lib/chatbot/corpus"
+# The sentence-embedding model baked into the bot image (hack/fetch-embedding-model.py).
+EMBEDDING_MODEL_DIR_ENV: Final = "CHATBOT_EMBEDDING_MODEL_DIR"
+EMBEDDING_MODEL_DIR: Final = "/opt/chatbot/embedding-model"
 
 # Where the bot listens. The Service targets the named port.
 PORT_ENV: Final = "CHATBOT_PORT"
@@ -86,3 +89,8 @@ CORPUS_CREDENTIALS_DIR: Final = "/etc/chatbot/corpus-credentials"
 # init container's terminated state.
 CORPUS_TERMINATION_LOG_ENV: Final = "CHATBOT_CORPUS_TERMINATION_LOG"
 TERMINATION_LOG: Final = "/dev/termination-log"
+
+# The golden-questions init container (`python -m chatbot_server.golden_check`), added only to pods of
+# ChatBots with golden questions: it runs with the bot container's settings and writes
+# "<Reason>: <message>" here when a golden question fails, as the corpus fetch does.
+GOLDEN_TERMINATION_LOG_ENV: Final = "CHATBOT_GOLDEN_TERMINATION_LOG"

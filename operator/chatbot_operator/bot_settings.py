@@ -41,7 +41,27 @@ def render_bot_settings(name: str, spec: Mapping[str, Any], system_prompt: str) 
         settings["llm_fallbacks"] = render_llm_fallbacks(fallbacks)
     if spec.get("faq"):
         settings["faq"] = [{"question": item["question"], "answer": item["answer"]} for item in spec["faq"]]
+    if spec.get("goldenQuestions"):
+        settings["golden_questions"] = [render_golden_question(item) for item in spec["goldenQuestions"]]
     return settings
+
+
+def render_golden_question(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One spec.goldenQuestions item under the bot's names (chatbot_server.golden.GoldenQuestion)."""
+    expect = item.get("expect", {})
+    return {
+        "question": item["question"],
+        "expect": {name: expect[key] for key, name in _EXPECT_KEYS if key in expect},
+    }
+
+
+_EXPECT_KEYS = (
+    ("faqAnswer", "faq_answer"),
+    ("source", "source"),
+    ("contains", "contains"),
+    ("notContains", "not_contains"),
+    ("fallback", "fallback"),
+)
 
 
 def render_llm_fallbacks(fallbacks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

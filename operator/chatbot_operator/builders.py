@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import chatbot_contract as contract
-from chatbot_operator import corpus, fallback_keys, naming, spec_fields
+from chatbot_operator import corpus, fallback_keys, golden, naming, spec_fields
 from chatbot_operator.api import API_VERSION, KIND
 from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
 from chatbot_operator.network_policy import BotNetworkPolicy, EgressRule
@@ -302,6 +302,8 @@ def build_deployment(
         )
         volumes.extend(build_corpus_volumes(credentials))
 
+    bot_container = _build_bot_container(spec, image, llm_key)
+    init_containers += golden.build_init_containers(spec, bot_container)  # after the corpus fetch
     pod_spec: dict[str, Any] = {
         # The bot never talks to the Kubernetes API.
         "automountServiceAccountToken": False,
@@ -311,7 +313,7 @@ def build_deployment(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "terminationGracePeriodSeconds": contract.TERMINATION_GRACE_SECONDS,
-        "containers": [_build_bot_container(spec, image, llm_key)],
+        "containers": [bot_container],
         "volumes": volumes,
     }
     if init_containers:

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from chatbot_operator import corpus, naming
+from chatbot_operator import corpus, golden, naming
 from chatbot_operator.api import FIELD_MANAGER, GROUP, PLURAL, VERSION
 from chatbot_operator.config import OperatorSettings
 from chatbot_operator.kube import KubeClient, KubeError
@@ -54,12 +54,14 @@ def _reconcile(reconciler: Reconciler, body: Mapping[str, Any], *, new: bool = F
 
 
 def _corpus_failed(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> bool:
-    """Whether a pod event reports a failed corpus init container.
+    """Whether a pod event reports a failed init container (the corpus fetch, the golden questions).
 
     A filter, run in Kopf's event loop: the many routine pod events (scheduled, started, ready) of
     a large fleet then cost no worker thread, no handler run and no log line (docs/benchmarks.md).
     """
-    return event["type"] != "DELETED" and corpus.corpus_failure_from_pod(body) is not None
+    return event["type"] != "DELETED" and (
+        corpus.corpus_failure_from_pod(body) is not None or golden.golden_failure_from_pod(body) is not None
+    )
 
 
 def build_registry(
@@ -195,9 +197,10 @@ def build_registry(
         labels={naming.LABEL_MANAGED_BY: FIELD_MANAGER}, when=_corpus_failed, registry=registry,
     )  # fmt: skip
     def pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        # Failures only the init container sees (corpus too large, fetch refused) reach status here.
+        # Failures only the init containers see (corpus too large, a golden question) reach status here.
         metadata = body.get("metadata", {})
         owner = metadata.get("labels", {}).get(naming.LABEL_INSTANCE, "")
         memo.reconciler.report_corpus_failure(metadata.get("namespace", ""), owner, dict(body))
+        memo.reconciler.report_golden_failure(metadata.get("namespace", ""), owner, dict(body))
 
     return registry

@@ -43,6 +43,11 @@ def config_map_name(name: str) -> str:
     return f"{name}-config"
 
 
+def revisions_config_map_name(name: str) -> str:
+    """The ConfigMap of a ChatBot's restore documents (chatbot_operator.revisions)."""
+    return f"{name}-revisions"
+
+
 def secret_name(name: str) -> str:
     return f"{name}-secrets"
 

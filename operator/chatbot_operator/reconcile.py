@@ -15,21 +15,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chatbot_operator import builders, corpus, naming
+from chatbot_operator import builders, corpus, golden, naming, revisions
 from chatbot_operator.bot_settings import serialize_settings
 from chatbot_operator.builders import Owner
 from chatbot_operator.config import OperatorSettings
 from chatbot_operator.drift import needs_apply
-from chatbot_operator.kube import CHATBOTS, DEPLOYMENTS, PATHS_BY_KIND, SECRETS, Kube, KubeError
+from chatbot_operator.kube import CHATBOTS, CONFIG_MAPS, DEPLOYMENTS, PATHS_BY_KIND, SECRETS, Kube, KubeError
+from chatbot_operator.metrics import record_golden_outcome
 from chatbot_operator.observations import Observer, corpus_failure_observation
 from chatbot_operator.plan import build_children, plan_settings
 from chatbot_operator.refresh import RefreshQueue
 from chatbot_operator.status import (
     FALSE,
+    TRUE,
+    UNKNOWN,
     Condition,
     build_events,
     build_status,
     build_status_patch,
+    format_time,
     has_reported,
     observations_from_status,
     rebuild_status,
@@ -60,6 +64,8 @@ class Reconciler:
     # memory target is 150 MB at that size; docs/benchmarks.md).
     _desired: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # The revision each ChatBot's last plan rolls out: recorded in its history once it serves.
+    _candidates: dict[tuple[str, str], revisions.Candidate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.observer = Observer(self.kube, self.settings, self.resolve_commit)
@@ -90,6 +96,20 @@ class Reconciler:
         compact = {kind: serialize_settings(manifest).encode() for kind, manifest in desired.items()}
         with self._lock:
             self._desired[(owner.namespace, owner.name)] = compact
+            if settings is not None and "Deployment" in desired and observed.inputs is not None:
+                self._candidates[(owner.namespace, owner.name)] = revisions.build_candidate(
+                    spec,
+                    generation=int(metadata.get("generation", 0)),
+                    settings_revision=settings.hash,
+                    model=str(settings.values.get("model", "")),
+                    system_prompt=observed.inputs.system_prompt,
+                    corpus_commit=observed.corpus.commit,
+                    app_configuration_revision=(
+                        observed.inputs.app_configuration.revision
+                        if observed.inputs.app_configuration
+                        else None
+                    ),
+                )
 
         apply_error: Condition | None = None
         actual: dict[str, dict[str, Any]] = {}
@@ -146,6 +166,7 @@ class Reconciler:
         """The ChatBot is gone: drop everything kept for it."""
         with self._lock:
             self._desired.pop((namespace, name), None)
+            self._candidates.pop((namespace, name), None)
         self.observer.forget(namespace, name)
         self.refresh.forget(namespace, name)
 
@@ -162,6 +183,8 @@ class Reconciler:
         if stored is None:
             return False
         wanted = json.loads(stored)
+        if wanted["metadata"]["name"] != metadata.get("name"):
+            return False  # another child of the same kind (the revisions ConfigMap)
         if not needs_apply(wanted, child):
             return False
         self.kube.apply(wanted)
@@ -189,6 +212,24 @@ class Reconciler:
                 return  # a pod of an older commit; the current one is what status describes
             deployment = self.kube.get(DEPLOYMENTS, namespace, name)
             status = rebuild_status(chatbot, deployment=deployment, corpus=failed, now=self.now())
+            self._write_status(chatbot, status)
+
+        self._retry_on_conflict(namespace, name, write)
+
+    def report_golden_failure(self, namespace: str, name: str, pod: Mapping[str, Any]) -> None:
+        """A bot pod failed its golden questions: say which on the ChatBot, against that revision."""
+        failure = golden.golden_failure_from_pod(pod)
+        if failure is None:
+            return
+
+        def write(chatbot: Mapping[str, Any]) -> None:
+            previous = chatbot.get("status") or {}
+            if failure.settings_hash != (previous.get("config") or {}).get("revision"):
+                return  # a pod of an older revision; the current one is what status describes
+            deployment = self.kube.get(DEPLOYMENTS, namespace, name)
+            status = rebuild_status(
+                chatbot, deployment=deployment, golden_failure=failure.as_status(), now=self.now()
+            )
             self._write_status(chatbot, status)
 
         self._retry_on_conflict(namespace, name, write)
@@ -239,18 +280,39 @@ class Reconciler:
             logger.info("Emptying Secret %s: App Configuration gives no secret now", name)
             self.kube.apply(builders.stamp_applied_hash(builders.build_secret(owner, {})))
 
+    def _with_history(self, body: Mapping[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        """`status` with the revision history: the last one's, plus the last plan's revision once a
+        rollout has served it (its restore document written first, into the revisions ConfigMap)."""
+        metadata = body["metadata"]
+        history = (body.get("status") or {}).get("revisions") or []
+        with self._lock:
+            candidate = self._candidates.get((metadata["namespace"], metadata["name"]))
+        recorded = None
+        if candidate is not None and revisions.newly_served(status, candidate):
+            recorded = revisions.record_served(history, candidate, format_time(self.now()))
+        if candidate is None or recorded is None:
+            return {**status, "revisions": list(history)} if history else status
+        owner = Owner(metadata["name"], metadata["namespace"], metadata["uid"])
+        name = naming.revisions_config_map_name(owner.name)
+        stored = (self.kube.get(CONFIG_MAPS, owner.namespace, name) or {}).get("data") or {}
+        data = revisions.build_revisions_data(recorded, stored, candidate)
+        self.kube.apply(builders.stamp_applied_hash(revisions.build_revisions_config_map(owner, data)))
+        return {**status, "revisions": recorded}
+
     def _write_status(self, body: Mapping[str, Any], status: dict[str, Any]) -> None:
         """Patch the status if it changed, and post an Event for each condition that moved."""
         metadata = body["metadata"]
         namespace, name = metadata["namespace"], metadata["name"]
         previous = body.get("status") or {}
         old = strip_volatile(previous)
+        status = self._with_history(body, status)
         if status == old:
             return
         patch = build_status_patch(old, status)
         self.kube.patch_status(
             CHATBOTS, namespace, name, patch, resource_version=metadata.get("resourceVersion")
         )
+        record_golden_metric(namespace, name, status)
         for event in build_events(previous.get("conditions") or [], status["conditions"]):
             try:
                 self.post_event(body, event.type, event.reason, event.message)
@@ -264,3 +326,17 @@ class Reconciler:
                     name,
                     error.message,
                 )
+
+
+def record_golden_metric(namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """The golden-question outcome a written status reports, on the operator's /metrics."""
+    condition = next((c for c in status["conditions"] if c["type"] == golden.CONDITION), None)
+    failure = (status.get("goldenQuestions") or {}).get("failure")
+    if condition is None or condition["status"] == UNKNOWN:
+        record_golden_outcome(namespace, name, None, None)
+    elif failure:
+        record_golden_outcome(namespace, name, failure.get("revision"), False)
+    else:
+        record_golden_outcome(
+            namespace, name, (status.get("config") or {}).get("revision"), condition["status"] == TRUE
+        )

@@ -66,6 +66,7 @@ BOT_SETTINGS: Final = (
     BotSetting(("llm", "timeoutSeconds"), "llm_timeout_seconds", 60),
     BotSetting(("llm", "maxRetries"), "llm_max_retries", 2),
     BotSetting(("retrieval", "topK"), "retrieval_top_k", 4),
+    BotSetting(("retrieval", "mode"), "retrieval_mode", "hybrid"),
 )
 
 # Defaults of the fields the operator itself reads (not rendered into the bot's settings).

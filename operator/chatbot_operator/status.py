@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from chatbot_operator import naming, spec_fields
+from chatbot_operator import golden, naming, spec_fields
 
 TRUE: Final = "True"
 FALSE: Final = "False"
@@ -22,7 +22,8 @@ AVAILABLE: Final = "Available"
 PROGRESSING: Final = "Progressing"
 CORPUS_SYNCED: Final = "CorpusSynced"
 CONFIG_RESOLVED: Final = "ConfigResolved"
-CONDITION_TYPES: Final = (READY, AVAILABLE, PROGRESSING, CORPUS_SYNCED, CONFIG_RESOLVED)
+GOLDEN_QUESTIONS: Final = golden.CONDITION  # only for ChatBots with golden questions
+CONDITION_TYPES: Final = (READY, AVAILABLE, PROGRESSING, CORPUS_SYNCED, CONFIG_RESOLVED, GOLDEN_QUESTIONS)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ def merge_conditions(
     before = {c.get("type"): c for c in previous}
     merged = []
     for kind in CONDITION_TYPES:
+        if kind not in current:
+            continue
         condition = current[kind]
         old = before.get(kind)
         moved = old is None or old.get("status") != condition.status
@@ -195,11 +198,14 @@ def build_status(
     apply_error: Condition | None,
     now: datetime,
     observed_generation: int | None = None,
+    golden_failure: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole status of a ChatBot (without Kopf's own fields).
 
     `revision`: the settings hash now in use, or None to keep the last reported one.
     `observed_generation`: None claims the body's generation (only a reconcile acts on one).
+    `golden_failure`: a pod's failed golden check (`golden.GoldenFailure.as_status`); None keeps
+    the last reported one, while it is about the revision status describes.
     """
     metadata, spec = body["metadata"], body.get("spec", {})
     previous = body.get("status") or {}
@@ -208,18 +214,29 @@ def build_status(
     ready = apply_error or summarize_ready(
         config.condition, corpus.condition, rollout.available, rollout.progressing
     )
-    conditions = merge_conditions(
-        previous.get("conditions") or [],
-        {
-            READY: ready,
-            AVAILABLE: rollout.available,
-            PROGRESSING: rollout.progressing,
-            CORPUS_SYNCED: corpus.condition,
-            CONFIG_RESOLVED: config.condition,
-        },
-        generation=generation,
-        now=now,
+    revision = revision or (previous.get("config") or {}).get("revision")
+    golden_state, golden_kept = golden.golden_condition(
+        spec,
+        golden_failure or (previous.get("goldenQuestions") or {}).get("failure"),
+        settings_hash=revision,
+        corpus_commit=corpus.commit,
+        rolling_out=rollout.progressing.status == TRUE,
     )
+    current = {
+        READY: ready,
+        AVAILABLE: rollout.available,
+        PROGRESSING: rollout.progressing,
+        CORPUS_SYNCED: corpus.condition,
+        CONFIG_RESOLVED: config.condition,
+    }
+    if golden_state is not None:
+        current[GOLDEN_QUESTIONS] = Condition(*golden_state)
+        settled = config.condition.status == TRUE and corpus.condition.status == TRUE
+        if golden_state[0] == FALSE and apply_error is None and settled:
+            # The rollout is held because the new revision failed its golden questions: say that
+            # (the replicas column still shows the previous revision serving).
+            current[READY] = Condition(FALSE, golden_state[1], golden_state[2])
+    conditions = merge_conditions(previous.get("conditions") or [], current, generation=generation, now=now)
     desired_replicas = spec.get("replicas")
     if desired_replicas is None:
         desired_replicas = rollout.desired
@@ -245,8 +262,12 @@ def build_status(
         }
         if corpus.fetch_failure:
             status["corpus"]["fetchFailure"] = dict(corpus.fetch_failure)
+    if golden_state is not None:
+        golden_status: dict[str, Any] = {"questions": len(spec["goldenQuestions"])}
+        if golden_kept:
+            golden_status["failure"] = dict(golden_kept)
+        status["goldenQuestions"] = golden_status
     config_status: dict[str, Any] = {}
-    revision = revision or (previous.get("config") or {}).get("revision")
     if revision:
         config_status["revision"] = revision
     if config.resolved_at:
@@ -265,6 +286,7 @@ def rebuild_status(
     deployment: Mapping[str, Any] | None,
     now: datetime,
     corpus: CorpusObservation | None = None,
+    golden_failure: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The status when only a child changed (the Deployment rolled, a pod's corpus fetch failed):
     the last reconcile's observations, with the new rollout and, if given, the new corpus
@@ -280,6 +302,7 @@ def rebuild_status(
         apply_error=None,
         now=now,
         observed_generation=previous.get("observedGeneration"),
+        golden_failure=golden_failure,
     )
 
 

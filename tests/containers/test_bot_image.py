@@ -156,6 +156,18 @@ def test_the_init_container_fetches_the_configured_paths_of_the_commit_into_the_
     assert source["commit"] == served_pod.commit
 
 
+def test_the_bot_serves_its_chat_page_and_the_page_s_scripts_from_the_image(served_pod: BotPod) -> None:
+    page = httpx.get(served_pod.url, timeout=10)
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for script in ("vendor.js", "markdown.js", "feedback.js", "app.js"):
+        assert f'src="/static/{script}"' in page.text
+        response = httpx.get(f"{served_pod.url}/static/{script}", timeout=10)
+        assert response.status_code == 200, script
+    # marked and DOMPurify, as built from web/package-lock.json, are package data of the image.
+    assert "ChatVendor" in httpx.get(f"{served_pod.url}/static/vendor.js", timeout=10).text
+
+
 def test_the_bot_runs_as_the_images_numeric_user(served_pod: BotPod) -> None:
     assert served_pod.bot.exec("id", "-u").stdout.strip() == "10001"
 

@@ -20,10 +20,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.cluster import (
     CRD_NAME,
+    EXAMPLE_FILE,
     HACK_DIR,
+    REPO_ROOT,
     RESTRICTED_LABELS,
     Cluster,
     CorpusRepo,
@@ -208,11 +211,14 @@ def bots(namespace: str, operator: LocalOperator) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def corpus_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorpusRepo]:
     with running_git_server(tmp_path_factory.mktemp("git")) as server:
-        commit = server.create_repo(
-            "docs",
-            {
-                "README.md": "# chatbot-operator\nRuns chatbots declaratively.\n",
-                "docs/install.md": "# Install\nRun `helm install chatbot-operator ./chart`.\n",
-            },
-        )
+        # The example serves this repository's own docs (its spec.corpus.paths); its golden
+        # questions are asked of them in real pods, so the stand-in holds the same files.
+        example_paths = yaml.safe_load(EXAMPLE_FILE.read_text())["spec"]["corpus"]["paths"]
+        files = {
+            str(path.relative_to(REPO_ROOT)): path.read_text()
+            for pattern in example_paths
+            for path in REPO_ROOT.glob(pattern)
+        }
+        files.setdefault("docs/install.md", "# Install\nRun `helm install chatbot-operator ./chart`.\n")
+        commit = server.create_repo("docs", files)
         yield CorpusRepo(url=server.http_url("docs"), commit=commit)

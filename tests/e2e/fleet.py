@@ -96,8 +96,14 @@ class Fleet:
         for name in sorted(self.deleted - set(self.expected)):
             if name in chatbots:
                 found.append(f"ChatBot {name} was deleted but still exists")
+        # By owner, and by the child's own name: a ChatBot that served owns a second ConfigMap (its
+        # revisions' restore documents) besides its settings.
         by_owner = {
-            kind: {item["metadata"]["labels"].get(INSTANCE, ""): item for item in items}
+            kind: {
+                item["metadata"]["labels"].get(INSTANCE, ""): item
+                for item in items
+                if item["metadata"]["name"] == child_name(item["metadata"]["labels"].get(INSTANCE, ""), kind)
+            }
             for kind, items in children.items()
         }
         for name, expected in sorted(self.expected.items()):

@@ -159,7 +159,8 @@ def test_example_chatbot_gets_its_children_with_owner_references(
     for kind, obj in children.items():
         assert owned_by(obj, chatbot), f"{kind} is not owned by the ChatBot: {obj['metadata']}"
     pod_spec = children["deployment"]["spec"]["template"]["spec"]
-    assert [c["name"] for c in pod_spec["initContainers"]] == ["corpus"]
+    # The corpus fetch, then the example's golden questions (asked of the fetched docs).
+    assert [c["name"] for c in pod_spec["initContainers"]] == ["corpus", "golden-questions"]
     assert any(volume["name"] == "corpus" for volume in pod_spec["volumes"])
     assert children["deployment"]["spec"]["replicas"] == 2
 
@@ -200,6 +201,36 @@ def test_kubectl_wait_for_ready_succeeds_once_the_pods_are_ready(
     pods = cluster.get("pods", "-n", bots, "-l", f"app.kubernetes.io/instance={name}")["items"]
     assert len(pods) == 2
     assert all((condition(pod, "Ready") or {}).get("status") == "True" for pod in pods)
+
+
+def test_the_served_revision_is_recorded_with_a_restore_document_kubectl_patch_accepts(
+    cluster: Cluster, bots: str, corpus_repo: CorpusRepo
+) -> None:
+    name = apply_example(cluster, bots, corpus_repo)
+    wait_ready(cluster, bots, name)
+
+    def recorded() -> list[dict[str, Any]]:
+        revisions: list[dict[str, Any]] = cluster.get("chatbot", name, "-n", bots)["status"].get(
+            "revisions", []
+        )
+        return revisions
+
+    (first,) = wait_until("the first revision in status", recorded, timeout=30)
+    assert first["revision"] == 1
+    assert first["corpusCommit"] == corpus_repo.commit
+    assert first["promptFirstLine"] == "You are Docsy, the assistant for the chatbot-operator documentation."
+    # The prompt and greeting change; the documented command returns to revision 1, commit pinned.
+    cluster.kubectl("patch", "chatbot", name, "-n", bots, "--type", "merge",
+                    "-p", '{"spec": {"systemPrompt": "You are terse.", "greeting": "Yo."}}')  # fmt: skip
+    restore = cluster.kubectl(
+        "get", "configmap", f"{name}-revisions", "-n", bots, "-o", "jsonpath={.data.revision-1}"
+    ).stdout
+    cluster.kubectl("patch", "chatbot", name, "-n", bots, "--type", "json", "-p", restore)
+    spec = cluster.get("chatbot", name, "-n", bots)["spec"]
+    assert spec["systemPrompt"].startswith("You are Docsy")
+    assert "greeting" in spec  # the example sets one: restored, not the edited one
+    assert spec["greeting"] != "Yo."
+    assert spec["corpus"]["ref"] == corpus_repo.commit
 
 
 def test_kubectl_explain_teaches_the_spec(cluster: Cluster, operator_release: Release) -> None:

@@ -96,3 +96,41 @@ def test_the_quality_benchmark_finds_most_docs_passages_by_their_own_words(tmp_p
     # Found by its own words most of the time: a broken analyzer or query builder would drop this far.
     assert result["words"]["top5"] > 0.8
     assert result["title"]["first"] <= result["title"]["top5"]
+
+
+def test_the_answer_quality_benchmark_scores_every_mode_against_the_baseline(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(ROOT / "hack" / "fetch-embedding-model.py")], check=True)
+    out = tmp_path / "answer-quality.json"
+    printed = run_benchmark("benchmarks.answer_quality", "--smoke", "--out", str(out), timeout=600)
+    assert "nDCG@10" in printed
+    figures = json.loads(out.read_text())["sets"]["repo-docs"]
+    assert figures["questions"] >= 20
+    systems = figures["systems"]
+    assert {"keyword", "semantic", "hybrid"} <= set(systems)
+    for scored in systems.values():
+        assert 0 <= scored["hit@1"] <= scored["hit@3"] <= 1
+        assert 0 < scored["ndcg@10"] <= 1
+        assert 0 < scored["query_p50_ms"] <= scored["query_p99_ms"]
+    # Today's modes fall back on questions no page answers; the baseline never did.
+    assert (
+        systems["hybrid"]["unanswerable_fallback"]
+        > systems.get("before", {"unanswerable_fallback": 0})["unanswerable_fallback"]
+    )
+    assert systems["hybrid"]["embedding_seconds"] is None or systems["hybrid"]["embedding_seconds"] > 0
+
+
+def test_the_semantic_cost_benchmark_reports_memory_throughput_and_latency(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(ROOT / "hack" / "fetch-embedding-model.py")], check=True)
+    out = tmp_path / "semantic-cost.json"
+    printed = run_benchmark("benchmarks.semantic_cost", "--smoke", "--out", str(out), timeout=300)
+    assert "added by semantic search (MiB)" in printed
+    result = json.loads(out.read_text())
+    memory = result["memory"]
+    assert memory["hybrid"]["embedded"] > memory["keyword"]["indexed"] > memory["keyword"]["start"]
+    assert memory["before"]["indexed"] > 0
+    assert result["throughput"]["chunks_per_second"] > 0
+    assert result["throughput"]["model_gmacs_per_second"] > 0
+    latency = result["latency"]
+    assert latency["chunks"] == 1000
+    assert 0 < latency["keyword"]["p50_ms"] <= latency["keyword"]["p99_ms"]
+    assert 0 < latency["hybrid"]["p50_ms"] <= latency["hybrid"]["p99_ms"]

@@ -72,7 +72,7 @@ def test_a_streamed_offline_answer_ends_with_done(start_bot: StartBot, corpus: P
         "sources": [
             {
                 "path": "guides/install.md",
-                "title": "Configuration",
+                "title": "Installing Example > Configuration",
                 "score": events[0]["sources"][0]["score"],
                 "url": None,  # a corpus from a folder, not fetched from git
             }

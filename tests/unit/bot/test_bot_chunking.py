@@ -8,19 +8,72 @@ from chatbot_server.chunking import chunk_document, html_to_text, read_chunks
 from chatbot_server.retrieval import build_index
 
 
-def test_markdown_sections_become_chunks_titled_by_their_heading() -> None:
-    text = "# Guide\n\nIntro text.\n\n## Install\n\nRun the installer.\n\n```\n# not a heading\n```\n"
+def test_markdown_sections_become_chunks_titled_by_their_heading_path() -> None:
+    text = (
+        "# Guide\n\nIntro text.\n\n## Install\n\nRun the installer.\n\n```\n# not a heading\n```\n"
+        "\n### On Linux\n\nUse the package.\n\n## Upgrade\n\nRun it again.\n"
+    )
     chunks = chunk_document("docs/guide.md", text)
     assert [(c.title, c.text) for c in chunks] == [
         ("Guide", "Intro text."),
-        ("Install", "Run the installer.\n\n```\n# not a heading\n```"),
+        ("Guide > Install", "Run the installer.\n\n```\n# not a heading\n```"),
+        ("Guide > Install > On Linux", "Use the package."),
+        ("Guide > Upgrade", "Run it again."),
     ]
     assert {c.path for c in chunks} == {"docs/guide.md"}
 
 
-def test_restructuredtext_underlined_titles_are_headings() -> None:
-    chunks = chunk_document("api.rst", "Rate limits\n===========\n\n100 requests per minute.\n")
-    assert [(c.title, c.text) for c in chunks] == [("Rate limits", "100 requests per minute.")]
+def test_restructuredtext_underlined_titles_are_headings_levelled_by_first_appearance() -> None:
+    text = "API\n===\n\nIntro.\n\nRate limits\n-----------\n\n100 a minute.\n\nErrors\n------\n\nCodes.\n"
+    chunks = chunk_document("api.rst", text)
+    assert [(c.title, c.text) for c in chunks] == [
+        ("API", "Intro."),
+        ("API > Rate limits", "100 a minute."),
+        ("API > Errors", "Codes."),
+    ]
+
+
+def test_comments_and_rules_in_restructuredtext_literal_blocks_are_never_headings() -> None:
+    text = (
+        "Setup\n=====\n\nAssuming that the configuration is done manually::\n\n"
+        "    # Assuming that the configuration is done manually:\n    ----------------\n    make install\n\n"
+        ".. code-block:: sh\n\n   # another comment\n   =================\n\nBack to text.\n"
+    )
+    chunks = chunk_document("setup.rst", text)
+    assert {c.title for c in chunks} == {"Setup"}
+    assert "    # Assuming that the configuration is done manually:\n    ----------------\n" in chunks[0].text
+    assert "   # another comment" in chunks[0].text
+
+
+def test_indented_markdown_code_is_never_a_heading() -> None:
+    chunks = chunk_document("a.md", "# Guide\n\nRun:\n\n    # set the variable first\n    export A=1\n")
+    assert [c.title for c in chunks] == ["Guide"]
+    assert "# set the variable first" in chunks[0].text
+
+
+def test_a_code_block_is_not_cut_when_it_fits_in_a_passage_and_cut_between_lines_when_it_does_not() -> None:
+    code = "```\n" + "\n".join(f"step {n} --with-an-option" for n in range(12)) + "\n```"
+    text = "# Build\n\n" + "Words before the code. " * 10 + "\n\n" + code + "\n"
+    chunks = chunk_document("build.md", text, max_chars=300)
+    assert code in [c.text for c in chunks]
+    long_code = "```\n" + "\n".join(f"step {n} --with-an-option" for n in range(40)) + "\n```"
+    pieces = chunk_document("build.md", long_code, max_chars=300)
+    assert len(pieces) > 2
+    assert all(len(c.text) <= 300 for c in pieces)
+    assert "\n".join(c.text for c in pieces) == long_code
+
+
+def test_html_preformatted_blocks_keep_their_lines_and_are_never_headings() -> None:
+    html = (
+        "<html><head><title>git-stash(1)</title></head><body><h1>git-stash(1) Manual Page</h1>"
+        "<h2>EXAMPLES</h2><p>Like this:</p><pre>$ git stash\n# ... continue hacking ...\n"
+        "-----------------\n$ git stash pop</pre><p>Done.</p></body></html>"
+    )
+    chunks = chunk_document("git-stash.html", html_to_text(html))
+    assert [c.title for c in chunks] == ["git-stash(1) Manual Page > EXAMPLES"]
+    assert "```\n$ git stash\n# ... continue hacking ...\n-----------------\n$ git stash pop\n```" in (
+        chunks[0].text
+    )
 
 
 def test_text_without_headings_is_titled_by_its_file_name() -> None:

@@ -43,6 +43,11 @@ FULL_SPEC: dict[str, Any] = {
     "fallbackMessage": "Our team will e-mail you.",
     "transcriptLog": True,
     "auth": {"apiKeysSecretRef": {"name": "bot-keys"}},
+    "goldenQuestions": [
+        {"question": "When is support open?", "expect": {"faqAnswer": True, "contains": ["9am"]}},
+        {"question": "How do I install?", "expect": {"source": "docs/install.md", "notContains": ["sorry"]}},
+        {"question": "What is the CEO's salary?", "expect": {"fallback": True}},
+    ],
 }
 
 
@@ -92,6 +97,8 @@ def test_the_bot_loads_every_setting_the_operator_renders(
         loaded = getattr(settings, field)
         if field == "faq":
             loaded = [entry.model_dump() for entry in loaded]
+        if field == "golden_questions":
+            loaded = [question.model_dump(mode="json", exclude_defaults=True) for question in loaded]
         assert loaded == value, field
     assert settings.llm_api_key is not None
     assert settings.llm_api_key.get_secret_value() == "sk-from-the-secret"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from chatbot_server.chunking import Chunk
 from chatbot_server.faq import FaqMatcher
+from chatbot_server.retrieval import CorpusIndex
 from chatbot_server.settings import FaqEntry
 
 FAQ = [
@@ -51,3 +53,14 @@ def test_an_exact_question_scores_one_and_a_higher_threshold_is_stricter() -> No
 
 def test_an_empty_faq_matches_nothing() -> None:
     assert FaqMatcher([], 0.5).match("What are your support hours?") is None
+
+
+def test_faq_matching_and_corpus_search_normalise_words_the_same_way() -> None:
+    """Accents folded and Snowball stems on both sides: an FAQ entry matches what the index would."""
+    faq = FaqMatcher([FaqEntry(question="Is the café open on Sundays?", answer="From 10am.")], 0.9)
+    match = faq.match("cafe opening sundays")
+    assert match is not None
+    assert match.entry.answer == "From 10am."
+    index = CorpusIndex()
+    index.add([Chunk("cafe.md", "Café", "The café is open on Sundays.")])
+    assert [p.path for p in index.search("cafe opening sunday", 1)] == ["cafe.md"]

@@ -26,7 +26,7 @@ def test_spec_fields_map_to_bot_settings_names() -> None:
             "maxRetries": 3,
             "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"},
         },
-        "retrieval": {"topK": 6},
+        "retrieval": {"topK": 6, "mode": "semantic"},
         "faq": [{"question": "Hours?", "answer": "Nine to five."}],
     }
     assert render_bot_settings("support", spec, "Be kind.") == {
@@ -49,6 +49,7 @@ def test_spec_fields_map_to_bot_settings_names() -> None:
         "llm_timeout_seconds": 30,
         "llm_max_retries": 3,
         "retrieval_top_k": 6,
+        "retrieval_mode": "semantic",
         "faq": [{"question": "Hours?", "answer": "Nine to five."}],
     }
 

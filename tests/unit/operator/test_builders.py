@@ -60,7 +60,7 @@ def test_every_child_is_owned_by_its_chatbot_so_deletion_cascades() -> None:
 def test_deployment_runs_the_bot_with_a_corpus_init_container_and_shared_volume() -> None:
     manifest = deployment(example_spec())
     pod = manifest["spec"]["template"]["spec"]
-    (init,) = pod["initContainers"]
+    init, *_golden_questions = pod["initContainers"]  # the corpus fetch comes first
     (bot,) = pod["containers"]
     assert init["name"] == "corpus"
     init_mounts = {m["name"]: m["mountPath"] for m in init["volumeMounts"]}
@@ -95,7 +95,7 @@ def test_pod_template_carries_the_settings_hash_and_the_corpus_commit() -> None:
 
 def test_deployment_without_a_corpus_has_no_init_container() -> None:
     spec = example_spec()
-    del spec["corpus"]
+    del spec["corpus"], spec["goldenQuestions"]
     manifest = deployment(spec, corpus_commit=None)
     assert "initContainers" not in manifest["spec"]["template"]["spec"]
     assert "chatbot-operator.io/corpus-commit" not in manifest["spec"]["template"]["metadata"]["annotations"]

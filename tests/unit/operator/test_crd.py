@@ -27,6 +27,8 @@ SERVER_ONLY = {
     "max-tokens-over-context",
     "appconfig-two-sources",
     "duplicate-faq",
+    "golden-question-without-checks",
+    "golden-fallback-with-source",
     "fallback-compatible-without-url",
     "fallback-openai-without-key",
     "fallbacks-when-offline",

@@ -1,0 +1,141 @@
+"""One retrieval system answering one question set, in its own process (benchmarks/answer_quality.py).
+
+`chatbot_server` is imported from PYTHONPATH: today's package, or the baseline's extracted from git
+history, whose API (`build_index`, `CorpusIndex.search`) is all this needs of it for `before`.
+Prints JSON on stdout: per question the ranked distinct files, the top passages' (path, heading),
+whether the bot would fall back, the relevance it decided on, and each query's latency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import chatbot_server
+from chatbot_server.retrieval import build_index
+
+if TYPE_CHECKING or "--today" in sys.argv:  # the baseline's package has none of these
+    import numpy as np
+
+    from benchmarks.quality_corpus import CACHE_DIR
+    from chatbot_server.chunking import Chunk
+    from chatbot_server.embeddings import (
+        MAX_TOKENS,
+        Embedder,
+        Vectors,
+        chunk_text,
+        default_model_dir,
+        load_embedder,
+    )
+    from chatbot_server.search import MODES, Mode, Searcher
+
+PASSAGES = 40
+DEPTH = 10
+
+
+def rss_mib() -> float:
+    import os
+
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def answer_record(cited: list[tuple[str, str]], fallback: bool, relevance: float | None) -> dict[str, Any]:
+    """What the scorer needs of one answer: distinct files in rank order, the top 3 (path, heading)."""
+    return {
+        "files": list(dict.fromkeys(path for path, _ in cited))[:DEPTH],
+        "passages": cited[:3],
+        "fallback": fallback,
+        "relevance": relevance,
+    }
+
+
+def run_before(corpus: Path, questions: list[str]) -> dict[str, Any]:
+    """The baseline: BM25 over its chunks; it quotes passages whenever anything matches."""
+    index = build_index(corpus)
+    answers, latencies = [], []
+    for question in questions:
+        started = time.perf_counter()
+        passages = index.search(question, PASSAGES)
+        latencies.append(time.perf_counter() - started)
+        answers.append(answer_record([(p.path, p.title) for p in passages], not passages, None))
+    return {
+        "chunks": index.size,
+        "documents": index.documents,
+        "index_seconds": index.build_seconds,
+        "latencies": latencies,
+        "answers": answers,
+    }
+
+
+def cached_vectors(embedder: Embedder, chunks: list[Chunk]) -> tuple[Vectors, float | None]:
+    """The chunks' vectors, computed once per chunking and model (semantic and hybrid share them).
+
+    Returns the seconds they took, or None when they came from the cache.
+    """
+    digest = hashlib.sha256((default_model_dir() / "model.onnx").read_bytes())
+    # What else decides a vector: the length cut, and one chunk per model call (embed_chunks).
+    digest.update(f"{MAX_TOKENS} tokens, one chunk per call".encode())
+    for chunk in chunks:
+        digest.update(chunk_text(chunk).encode())
+        digest.update(b"\0")
+    path = CACHE_DIR / f"vectors-{digest.hexdigest()[:24]}.npy"
+    if path.is_file():
+        return np.load(path), None
+    started = time.perf_counter()
+    vectors = embedder.embed_chunks(chunks)
+    seconds = time.perf_counter() - started
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors, seconds
+
+
+def run_today(mode: Mode, corpus: Path, questions: list[str]) -> dict[str, Any]:
+
+    index = build_index(corpus)
+    searcher = Searcher(index, mode)
+    embedding_seconds = None
+    if mode != "keyword":
+        embedder = load_embedder(default_model_dir())
+        if embedder is None:
+            sys.exit(f"no embedding model under {default_model_dir()}: run hack/fetch-embedding-model.py")
+        vectors, embedding_seconds = cached_vectors(embedder, index.chunks)
+        searcher.attach_vectors(embedder, vectors)
+    for question in questions[:5]:  # warm-up: first calls allocate the runtime's buffers
+        searcher.search(question, PASSAGES)
+    answers, latencies = [], []
+    for question in questions:
+        started = time.perf_counter()
+        found = searcher.search(question, PASSAGES)
+        latencies.append(time.perf_counter() - started)
+        cited = [(p.path, p.title) for p in found.passages]
+        answers.append(answer_record(cited, not found.relevant, found.relevance))
+    return {
+        "chunks": index.size,
+        "documents": index.documents,
+        "index_seconds": index.build_seconds,
+        "embedding_seconds": embedding_seconds,
+        "latencies": latencies,
+        "answers": answers,
+    }
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    system, corpus, questions = spec["system"], Path(spec["corpus"]), spec["questions"]
+    before = rss_mib()
+    if system == "before":
+        result = run_before(corpus, questions)
+    else:
+        assert system in MODES, system
+        result = run_today(system, corpus, questions)
+    result["rss_mib"] = rss_mib() - before
+    result["package"] = str(Path(chatbot_server.__file__).parent)
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

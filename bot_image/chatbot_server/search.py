@@ -1,0 +1,110 @@
+"""What a question finds in the corpus, in the ChatBot's retrieval mode, and whether any of it is relevant.
+
+Modes (`spec.retrieval.mode`): `keyword` is BM25 (retrieval.py); `semantic` ranks chunks by the
+cosine similarity of their embedding to the question's (embeddings.py); `hybrid` fuses both
+rankings by reciprocal rank (RRF, k = 60: a chunk's score is the sum of 1 / (60 + rank) over the
+rankings it is in), which needs no tuning across corpora whose BM25 scales differ.
+
+Until the chunk vectors are ready (they are computed after the keyword index, in the background),
+a semantic or hybrid searcher answers with keyword search: readiness never waits for embeddings.
+
+Relevance decides the fallback: with vectors, the best chunk's cosine similarity to the question
+must reach SEMANTIC_THRESHOLD; keyword-only, the best passage must hold KEYWORD_COVERAGE of the
+question's distinct terms. Both were calibrated on benchmarks/answer_quality.py (docs/benchmarks.md,
+"Answer quality"), not guessed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from chatbot_server.retrieval import CorpusIndex, Passage
+from chatbot_server.text import terms
+
+if TYPE_CHECKING:  # a keyword-only bot never loads NumPy or ONNX Runtime (37 MiB of the process)
+    from chatbot_server.embeddings import Embedder, Vectors
+
+Mode = Literal["keyword", "semantic", "hybrid"]
+MODES: tuple[Mode, ...] = ("keyword", "semantic", "hybrid")
+
+RRF_K = 60
+# Candidates taken from each ranking before fusing: deeper than any answer needs.
+CANDIDATES = 50
+SEMANTIC_THRESHOLD = 0.375
+KEYWORD_COVERAGE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    passages: list[Passage]  # best first
+    relevance: float  # the best chunk's cosine similarity, or its share of the question's terms
+    relevant: bool  # False: the bot should give its fallback message
+    mode: Mode  # the mode that answered (keyword while vectors are not ready)
+
+
+class Searcher:
+    def __init__(self, index: CorpusIndex, mode: Mode = "hybrid") -> None:
+        self.index = index
+        self.mode = mode
+        self.embedder: Embedder | None = None
+        self.vectors: Vectors | None = None
+        self.embedding_seconds = 0.0
+
+    def attach_vectors(self, embedder: Embedder, vectors: Vectors) -> None:
+        """Switch from keyword-only to the configured mode (called once the vectors are computed)."""
+        self.embedder, self.vectors = embedder, vectors
+
+    @property
+    def active_mode(self) -> Mode:
+        return self.mode if self.vectors is not None else "keyword"
+
+    def embed_question(self, question: str) -> Vectors:
+        assert self.embedder is not None
+        started = time.perf_counter()
+        vector: Vectors = self.embedder.embed([question])[0]  # a session runs concurrent calls safely
+        self.embedding_seconds = time.perf_counter() - started
+        return vector
+
+    def search(self, question: str, limit: int) -> Found:
+        mode = self.active_mode
+        if limit <= 0 or self.index.size == 0:
+            return Found([], 0.0, False, mode)
+        if mode == "keyword" or self.vectors is None:
+            return self._keyword(question, limit)
+        similarities = self.vectors @ self.embed_question(question)
+        semantic = _top(similarities, CANDIDATES if mode == "hybrid" else limit)
+        relevance = float(similarities[semantic[0]]) if len(semantic) else 0.0
+        if mode == "semantic":
+            ranked = [int(n) for n in semantic[:limit]]
+        else:
+            keyword = [number for number, _ in self.index.search_ids(question, CANDIDATES)]
+            fused: dict[int, float] = {}
+            for ranking in (keyword, [int(n) for n in semantic]):
+                for rank, number in enumerate(ranking, 1):
+                    fused[number] = fused.get(number, 0.0) + 1 / (RRF_K + rank)
+            ranked = sorted(fused, key=lambda n: -fused[n])[:limit]
+        # Each passage carries its own cosine similarity: comparable across questions and modes.
+        passages = [self.index.passage(n, round(float(similarities[n]), 4)) for n in ranked]
+        return Found(passages, relevance, relevance >= SEMANTIC_THRESHOLD, mode)
+
+    def _keyword(self, question: str, limit: int) -> Found:
+        passages = self.index.search(question, limit)
+        asked = set(terms(question))
+        if not passages or not asked:
+            return Found(passages, 0.0, False, "keyword")
+        best = passages[0]
+        covered = len(asked & set(terms(f"{best.title}\n{best.text}"))) / len(asked)
+        return Found(passages, covered, covered >= KEYWORD_COVERAGE, "keyword")
+
+
+def _top(scores: Vectors, count: int) -> list[int]:
+    """Positions of the `count` highest scores, highest first."""
+    count = min(count, len(scores))
+    if count <= 0:
+        return []
+    import numpy as np  # loaded with the vectors already (embeddings.py): a lookup, not an import
+
+    part = np.argpartition(-scores, count - 1)[:count]
+    return [int(n) for n in part[np.argsort(-scores[part])]]
