@@ -192,9 +192,12 @@ def operator(
 @pytest.fixture(autouse=True)
 def operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     """A failed test that used the operator gets the tail of its log in its report."""
+    # Taken before the test: a module's own per-test `operator` (the chaos test's) is torn down
+    # before this autouse fixture, and could not be asked for afterwards.
+    operator = request.getfixturevalue("operator") if "operator" in request.fixturenames else None
     yield
-    if "operator" in request.fixturenames and failed_test(request):
-        print_operator_log_on_failure(request, request.getfixturevalue("operator"))
+    if operator is not None and failed_test(request):
+        print_operator_log_on_failure(request, operator)
 
 
 @pytest.fixture

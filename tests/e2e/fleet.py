@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatbot_operator.naming import revisions_config_map_name
 from tests.e2e.cluster import Cluster, condition
 
 SETTINGS_HASH = "chatbot-operator.io/settings-hash"
@@ -85,11 +85,11 @@ class Fleet:
         found: list[str] = []
         live_uids = {c["metadata"]["uid"] for c in chatbots.values()}
         for kind, items in children.items():
-            counts = Counter(item["metadata"]["labels"].get(INSTANCE, "") for item in items)
             for item in items:
                 owner = item["metadata"]["labels"].get(INSTANCE, "")
-                if counts[owner] != 1:
-                    found.append(f"{counts[owner]} {kind} for ChatBot {owner}")
+                # Children's names are fixed per ChatBot, so a duplicate is a child of another name.
+                if item["metadata"]["name"] not in child_names(owner, kind):
+                    found.append(f"unexpected {kind} {item['metadata']['name']} for ChatBot {owner}")
                 uids = {ref["uid"] for ref in item["metadata"].get("ownerReferences", [])}
                 if not uids & live_uids:
                     found.append(f"orphan {kind} {item['metadata']['name']} (owner {owner} is gone)")
@@ -129,6 +129,14 @@ class Fleet:
 
 def child_name(name: str, kind: str) -> str:
     return f"{name}-config" if kind == "configmaps" else name
+
+
+def child_names(name: str, kind: str) -> set[str]:
+    """Every name a ChatBot's child of this kind may have: a ChatBot that served also owns the
+    ConfigMap of its revisions' restore documents."""
+    if kind == "configmaps":
+        return {child_name(name, kind), revisions_config_map_name(name)}
+    return {child_name(name, kind)}
 
 
 def _chatbot_problems(
