@@ -113,7 +113,9 @@ class PodContainer:
             args += ["--mount", f"type=bind,source={self.termination_log},target={path}"]
         env = {}
         for variable in self.container.get("env", []):
-            assert "valueFrom" not in variable, f"env {variable['name']} is not a plain value: no translation"
+            if "valueFrom" in variable:
+                env[variable["name"]] = self._downward_value(variable)
+                continue
             # The API server drops an empty value: an absent one is "".
             env[variable["name"]] = variable.get("value", "")
         env.update(self.env_overrides)
@@ -123,6 +125,12 @@ class PodContainer:
         if command:
             args += ["--entrypoint", command[0]]
         return [*args, self.image, *command[1:], *self.container.get("args", [])]
+
+    def _downward_value(self, variable: Mapping[str, Any]) -> str:
+        """The downward API's pod name, which the container's name stands in for; nothing else."""
+        field_path = variable["valueFrom"].get("fieldRef", {}).get("fieldPath")
+        assert field_path == "metadata.name", f"env {variable['name']} is not a plain value: no translation"
+        return self.name
 
     def _mount_flags(self, mount: Mapping[str, Any], volume: Mapping[str, Any]) -> list[str]:
         target = mount["mountPath"]
