@@ -18,7 +18,12 @@ import pytest
 
 from tests.e2e.cluster import Cluster, condition, failed_test, unique_name, wait_until
 from tests.e2e.operator_process import Release
-from tests.e2e.realnode.conftest import POD_TIMEOUT, print_namespace_on_failure, restricted_node_namespace
+from tests.e2e.realnode.conftest import (
+    POD_TIMEOUT,
+    answer_through_the_service,
+    print_namespace_on_failure,
+    restricted_node_namespace,
+)
 from tests.e2e.realnode.node import RealNode
 from tests.support.gitserver import GitServer
 
@@ -50,22 +55,6 @@ def chatbot(name: str, repo: str, ref: str, **corpus: Any) -> dict[str, Any]:
     }
 
 
-def answer_through_the_service(cluster: Cluster, real_node: RealNode, namespace: str, name: str) -> str:
-    cluster_ip = cluster.get("service", name, "-n", namespace)["spec"]["clusterIP"]
-    body = json.dumps({"messages": [{"role": "user", "content": QUESTION}]})
-
-    def ask() -> str | None:
-        asked = real_node.exec(
-            "curl", "-sf", "--max-time", "10", "-H", "content-type: application/json", "-d", body,
-            f"http://{cluster_ip}:80/api/chat",
-        )  # fmt: skip
-        return str(json.loads(asked.stdout)["answer"]) if asked.returncode == 0 else None
-
-    # Seen after main's revisions work was merged: a connection refused through the ClusterIP for
-    # a moment right after `kubectl wait --for=condition=Ready` returned (not yet investigated).
-    return wait_until(f"an answer through the {name} Service", ask, timeout=20, interval=1)
-
-
 def test_a_moved_branch_rolls_the_pods_to_the_new_commit_and_its_text(
     cluster: Cluster, real_node: RealNode, pod_git_server: GitServer, corpus_namespace: str
 ) -> None:
@@ -79,7 +68,7 @@ def test_a_moved_branch_rolls_the_pods_to_the_new_commit_and_its_text(
     cluster.kubectl(
         "wait", "-n", corpus_namespace, "--for=condition=Ready", "chatbot/moving", f"--timeout={POD_TIMEOUT}"
     )
-    assert "blue" in answer_through_the_service(cluster, real_node, corpus_namespace, "moving")
+    assert "blue" in answer_through_the_service(cluster, real_node, corpus_namespace, "moving", QUESTION)
 
     second = pod_git_server.commit(
         repo, {"docs/widget.md": "# Widget colour\nThe widget colour is green since May.\n"}
@@ -102,7 +91,7 @@ def test_a_moved_branch_rolls_the_pods_to_the_new_commit_and_its_text(
 
     # Resolved again after refreshInterval (30 s, the least allowed); the operator looks every 30 s.
     wait_until("the pods to roll to the new commit", rolled, timeout=150, interval=2)
-    answer = answer_through_the_service(cluster, real_node, corpus_namespace, "moving")
+    answer = answer_through_the_service(cluster, real_node, corpus_namespace, "moving", QUESTION)
     assert "green since May" in answer
     assert "blue" not in answer
 

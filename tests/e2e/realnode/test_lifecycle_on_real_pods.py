@@ -12,10 +12,7 @@ The bot talks to a fake LLM on the host end of the node's veth, which records ev
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,14 +21,18 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import HACK_DIR, Cluster, condition, unique_name, wait_until
+from tests.e2e.cluster import Cluster, condition, unique_name, wait_until
 from tests.e2e.operator_process import Release
-from tests.e2e.realnode.conftest import POD_TIMEOUT, print_namespace_on_failure, restricted_node_namespace
+from tests.e2e.realnode.conftest import (
+    POD_TIMEOUT,
+    asking_through_the_service,
+    print_namespace_on_failure,
+    restricted_node_namespace,
+)
 from tests.e2e.realnode.node import RealNode
 from tests.support.fake_llm import FakeLLM
 from tests.support.gitserver import GitServer
 
-CLIENT = Path(__file__).with_name("service_client.py")
 FIRST_PROMPT = "You are the first prompt."
 SECOND_PROMPT = "You are the second prompt, rolled out under load."
 # The kubelet's sync period (1 min by default) with its jitter, plus the bot's 10 s re-read.
@@ -87,44 +88,6 @@ def llm_bot(
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
-@dataclass
-class Results:
-    lines: list[dict[str, Any]]
-
-    @property
-    def failures(self) -> list[dict[str, Any]]:
-        return [line for line in self.lines if not line["ok"]]
-
-    def between(self, start: float, end: float) -> list[dict[str, Any]]:
-        return [line for line in self.lines if start <= line["t"] < end]
-
-
-@contextlib.contextmanager
-def asking_through_the_service(
-    real_node: RealNode, cluster: Cluster, bot: LlmBot, workdir: Path
-) -> Iterator[Results]:
-    """The service client (service_client.py) inside the node, until the block ends."""
-    cluster_ip = cluster.get("service", bot.name, "-n", bot.namespace)["spec"]["clusterIP"]
-    stop, out = workdir / "stop", workdir / "requests.jsonl"
-    stop.unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [str(HACK_DIR / "cluster.sh"), "node-exec", sys.executable, str(CLIENT), f"http://{cluster_ip}:80",
-         str(stop), str(out)],
-        env=real_node.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    results = Results(lines=[])
-    try:
-        wait_until(
-            "the client's first answers", lambda: out.exists() and len(out.read_text().splitlines()) > 5
-        )
-        yield results
-    finally:
-        stop.touch()
-        _, stderr = process.communicate(timeout=30)
-        assert process.returncode == 0, stderr
-        results.lines.extend(json.loads(line) for line in out.read_text().splitlines())
-
-
 def bot_pods(cluster: Cluster, bot: LlmBot) -> list[dict[str, Any]]:
     pods: list[dict[str, Any]] = cluster.get(
         "pods", "-n", bot.namespace, "-l", f"app.kubernetes.io/instance={bot.name}"
@@ -140,7 +103,7 @@ def test_a_new_system_prompt_rolls_the_pods_without_a_failed_request(
     cluster: Cluster, real_node: RealNode, llm_bot: LlmBot, tmp_path: Path
 ) -> None:
     before = {pod["metadata"]["name"] for pod in bot_pods(cluster, llm_bot)}
-    with asking_through_the_service(real_node, cluster, llm_bot, tmp_path) as results:
+    with asking_through_the_service(real_node, cluster, llm_bot.namespace, llm_bot.name, tmp_path) as results:
         cluster.kubectl(
             "patch", "chatbot", llm_bot.name, "-n", llm_bot.namespace, "--type=merge",
             "-p", json.dumps({"spec": {"systemPrompt": SECOND_PROMPT}}),
@@ -176,7 +139,7 @@ def test_a_killed_bot_container_is_restarted_while_the_service_answers(
     victim, survivor = bot_pods(cluster, llm_bot)
     (status,) = [s for s in victim["status"]["containerStatuses"] if s["name"] == "bot"]
     restarts = status["restartCount"]
-    with asking_through_the_service(real_node, cluster, llm_bot, tmp_path) as results:
+    with asking_through_the_service(real_node, cluster, llm_bot.namespace, llm_bot.name, tmp_path) as results:
         killed_at = time.time()
         real_node.kill_container(status["containerID"])
         wait_until(
