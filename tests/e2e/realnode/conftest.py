@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -140,8 +140,16 @@ def example_bot(
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
 
 
-def pods_of(cluster: Cluster, bot: ExampleBot) -> list[dict[str, object]]:
-    pods: list[dict[str, object]] = cluster.get(
+class NamedBot(Protocol):
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+def bot_pods(cluster: Cluster, bot: NamedBot) -> list[dict[str, Any]]:
+    """The ChatBot's pods, of every revision."""
+    pods: list[dict[str, Any]] = cluster.get(
         "pods", "-n", bot.namespace, "-l", f"app.kubernetes.io/instance={bot.name}"
     )["items"]
     return pods

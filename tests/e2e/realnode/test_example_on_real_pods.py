@@ -24,7 +24,7 @@ import pytest
 
 from tests.e2e.cluster import Cluster, condition, wait_until
 from tests.e2e.operator_process import Release
-from tests.e2e.realnode.conftest import ExampleBot, pods_of
+from tests.e2e.realnode.conftest import ExampleBot, bot_pods
 from tests.e2e.realnode.node import RealNode, example_corpus_files
 from tests.support.browser import CHROMIUM, chromium_page
 
@@ -75,7 +75,7 @@ def test_the_example_turns_ready_with_both_pods_serving_the_pinned_commit(
     assert row[:5] == [example_bot.name, "gpt-4o-mini", "2/2", example_bot.corpus_commit[:7], "True"]
     chatbot = cluster.get("chatbot", example_bot.name, "-n", example_bot.namespace)
     assert chatbot["status"]["corpus"]["commit"] == example_bot.corpus_commit
-    pods = pods_of(cluster, example_bot)
+    pods = bot_pods(cluster, example_bot)
     assert len(pods) == 2
     for pod in pods:
         assert pod["spec"]["nodeName"] == real_node.name
@@ -142,7 +142,7 @@ def test_pods_are_admitted_under_restricted_and_run_read_only_as_non_root(
     for namespace in (node_operator.namespace, example_bot.namespace):
         labels = cluster.get("namespace", namespace)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    pod = str(pods_of(cluster, example_bot)[0]["metadata"]["name"])
+    pod = str(bot_pods(cluster, example_bot)[0]["metadata"]["name"])
     probe = cluster.kubectl(
         "exec", "-n", example_bot.namespace, pod, "-c", "bot", "--",
         "python", "-c", "import os; print(os.getuid(), os.getgid()); open('/probe', 'w')",

@@ -28,6 +28,7 @@ from tests.e2e.realnode.conftest import (
     POD_TIMEOUT,
     answer_through_the_service,
     asking_through_the_service,
+    bot_pods,
     print_namespace_on_failure,
     restricted_node_namespace,
 )
@@ -51,6 +52,7 @@ class GoldenBot:
     namespace: str
     repo: str
     first_commit: str
+    name: str = NAME
 
 
 def chatbot(repo_url: str, prompt: str, faq_answer: str) -> dict[str, Any]:
@@ -98,13 +100,6 @@ def golden_bot(
 def the_chatbot(cluster: Cluster, bot: GoldenBot) -> dict[str, Any]:
     found: dict[str, Any] = cluster.get("chatbot", NAME, "-n", bot.namespace)
     return found
-
-
-def bot_pods(cluster: Cluster, bot: GoldenBot) -> list[dict[str, Any]]:
-    pods: list[dict[str, Any]] = cluster.get(
-        "pods", "-n", bot.namespace, "-l", f"app.kubernetes.io/instance={NAME}"
-    )["items"]
-    return pods
 
 
 def is_ready(pod: dict[str, Any]) -> bool:

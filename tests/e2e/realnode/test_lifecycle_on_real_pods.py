@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,6 +25,7 @@ from tests.e2e.operator_process import Release
 from tests.e2e.realnode.conftest import (
     POD_TIMEOUT,
     asking_through_the_service,
+    bot_pods,
     print_namespace_on_failure,
     restricted_node_namespace,
 )
@@ -86,13 +86,6 @@ def llm_bot(
         if request.session.testsfailed:
             print_namespace_on_failure(cluster, namespace)
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
-
-
-def bot_pods(cluster: Cluster, bot: LlmBot) -> list[dict[str, Any]]:
-    pods: list[dict[str, Any]] = cluster.get(
-        "pods", "-n", bot.namespace, "-l", f"app.kubernetes.io/instance={bot.name}"
-    )["items"]
-    return pods
 
 
 def ready_count(cluster: Cluster, bot: LlmBot) -> str:
