@@ -153,7 +153,7 @@ class Bot:
                         code="invalid_text",
                     ) from None
 
-    def look_up(self, turns: Sequence[Turn], *, with_faq: bool = True) -> Lookup:
+    async def look_up(self, turns: Sequence[Turn], *, with_faq: bool = True) -> Lookup:
         """The FAQ entry and relevant corpus passages for the conversation's latest question, counted.
 
         The FAQ is matched against the latest question alone; the corpus is searched with the
@@ -165,7 +165,7 @@ class Bot:
             self.metrics.faq.labels("hit" if match else "miss").inc()
         passages: list[Passage] = []
         if match is None and self.index.size and self.settings.retrieval_top_k:
-            found = self.searcher.search(search_query(turns), self.settings.retrieval_top_k)
+            found = await self.searcher.find(search_query(turns), self.settings.retrieval_top_k)
             passages = found.passages if found.relevant else []
             self.metrics.retrieval.labels("hit" if passages else "miss").inc()
             self.metrics.retrieval_mode.labels(found.mode).inc()

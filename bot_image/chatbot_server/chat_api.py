@@ -47,19 +47,19 @@ def turns_of(request: ChatRequest) -> list[Turn]:
     return [(message.role, message.content) for message in request.messages]
 
 
-def _prepare(bot: Bot, request: ChatRequest) -> tuple[list[Turn], Lookup]:
+async def _prepare(bot: Bot, request: ChatRequest) -> tuple[list[Turn], Lookup]:
     turns = turns_of(request)
     bot.check_limits([content for _, content in turns])
     if turns[-1][0] != "user":
         raise BotError(
             400, "The last message must be the user's question.", param="messages", code="no_question"
         )
-    return turns, bot.look_up(turns)
+    return turns, await bot.look_up(turns)
 
 
 async def answer(bot: Bot, models: ModelChain | None, request: ChatRequest, account: Account) -> ChatAnswer:
     """The whole answer to the conversation's latest question."""
-    turns, lookup = _prepare(bot, request)
+    turns, lookup = await _prepare(bot, request)
     if models is None:
         offline = bot.answer_offline(lookup)
         account.answered(NO_MODEL)
@@ -101,7 +101,7 @@ async def stream_answer(
     bot: Bot, models: ModelChain | None, request: ChatRequest, account: Account
 ) -> AsyncIterator[bytes]:
     """Check the request, then return the NDJSON events of the answer (limits raise before streaming)."""
-    turns, lookup = _prepare(bot, request)
+    turns, lookup = await _prepare(bot, request)
     if models is None:
         return _stream_offline(bot, lookup, account)
     return _stream_llm(bot, models, turns, lookup, account)

@@ -26,6 +26,7 @@ from tokenizers import Tokenizer
 import chatbot_contract as contract
 from chatbot_server.chunking import Chunk
 from chatbot_server.retrieval import return_freed_memory
+from chatbot_server.search import SEMANTIC_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ def default_model_dir() -> Path:
 
 
 class Embedder:
+    # Calibrated for this model on benchmarks/answer_quality.py (search.py): another model's
+    # similarities sit on another scale.
+    relevance_threshold = SEMANTIC_THRESHOLD
+
     def __init__(self, model_dir: Path, threads: int = 1) -> None:
         self.tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
         self.tokenizer.enable_truncation(MAX_TOKENS)
@@ -80,6 +85,10 @@ class Embedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
+
+    def embed_question(self, question: str) -> Vectors:
+        vector: Vectors = self.embed([question])[0]
+        return vector
 
     def embed_chunks(self, chunks: Sequence[Chunk]) -> Vectors:
         """A vector per chunk, of its heading path and text, in the chunks' order.

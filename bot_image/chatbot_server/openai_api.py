@@ -90,7 +90,7 @@ async def complete(
 ) -> bytes:
     """The JSON body of a chat completion."""
     turns = _prepare(bot, request)
-    lookup = bot.look_up(turns)
+    lookup = await bot.look_up(turns)
     if models is None:
         answer = bot.answer_offline(lookup)
         account.answered(NO_MODEL)
@@ -138,7 +138,7 @@ async def stream(
     rather than a 200 stream that carries an error (and so that a fallback model can still answer).
     """
     turns = _prepare(bot, request)
-    lookup = bot.look_up(turns)
+    lookup = await bot.look_up(turns)
     if models is None:
         account.answered(NO_MODEL)
         return _stream_offline(bot, request, turns, bot.answer_offline(lookup))

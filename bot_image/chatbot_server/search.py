@@ -5,26 +5,31 @@ cosine similarity of their embedding to the question's (embeddings.py); `hybrid`
 rankings by reciprocal rank (RRF, k = 60: a chunk's score is the sum of 1 / (60 + rank) over the
 rankings it is in), which needs no tuning across corpora whose BM25 scales differ.
 
+The question's embedding is computed in a worker thread (`find`): the local model takes 2 to 4 ms
+of CPU per question, and a provider's embeddings endpoint (remote_embeddings.py) is a network call;
+neither may hold the event loop. The ranking itself is synchronous given that vector.
+
 Until the chunk vectors are ready (they are computed after the keyword index, in the background),
 a semantic or hybrid searcher answers with keyword search: readiness never waits for embeddings.
 
 Relevance decides the fallback: with vectors, the best chunk's cosine similarity to the question
-must reach SEMANTIC_THRESHOLD; keyword-only, the best passage must hold KEYWORD_COVERAGE of the
-question's distinct terms. Both were calibrated on benchmarks/answer_quality.py (docs/benchmarks.md,
-"Answer quality"), not guessed.
+must reach the embedder's threshold (SEMANTIC_THRESHOLD for the bundled model); keyword-only, the
+best passage must hold KEYWORD_COVERAGE of the question's distinct terms. Both were calibrated on
+benchmarks/answer_quality.py (docs/benchmarks.md, "Answer quality"), not guessed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from chatbot_server.retrieval import CorpusIndex, Passage
 from chatbot_server.text import terms
 
 if TYPE_CHECKING:  # a keyword-only bot never loads NumPy or ONNX Runtime (37 MiB of the process)
-    from chatbot_server.embeddings import Embedder, Vectors
+    from chatbot_server.embeddings import Vectors
 
 Mode = Literal["keyword", "semantic", "hybrid"]
 MODES: tuple[Mode, ...] = ("keyword", "semantic", "hybrid")
@@ -34,6 +39,19 @@ RRF_K = 60
 CANDIDATES = 50
 SEMANTIC_THRESHOLD = 0.375
 KEYWORD_COVERAGE = 0.5
+
+
+class QuestionEmbedder(Protocol):
+    """What search needs of an embedding model once the corpus's vectors are computed."""
+
+    @property
+    def relevance_threshold(self) -> float:
+        """The cosine similarity a question's best chunk must reach to be answered from the corpus."""
+        ...
+
+    def embed_question(self, question: str) -> Vectors:
+        """The question's unit vector (blocking: called in a worker thread)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +66,11 @@ class Searcher:
     def __init__(self, index: CorpusIndex, mode: Mode = "hybrid") -> None:
         self.index = index
         self.mode = mode
-        self.embedder: Embedder | None = None
+        self.embedder: QuestionEmbedder | None = None
         self.vectors: Vectors | None = None
         self.embedding_seconds = 0.0
 
-    def attach_vectors(self, embedder: Embedder, vectors: Vectors) -> None:
+    def attach_vectors(self, embedder: QuestionEmbedder, vectors: Vectors) -> None:
         """Switch from keyword-only to the configured mode (called once the vectors are computed)."""
         self.embedder, self.vectors = embedder, vectors
 
@@ -60,20 +78,32 @@ class Searcher:
     def active_mode(self) -> Mode:
         return self.mode if self.vectors is not None else "keyword"
 
-    def embed_question(self, question: str) -> Vectors:
-        assert self.embedder is not None
+    def embed_question(self, question: str) -> Vectors | None:
+        """The question's vector when the active mode needs one (blocking), timed for the metrics."""
+        if self.active_mode == "keyword" or self.embedder is None or self.index.size == 0:
+            return None
         started = time.perf_counter()
-        vector: Vectors = self.embedder.embed([question])[0]  # a session runs concurrent calls safely
+        vector = self.embedder.embed_question(question)  # a session runs concurrent calls safely
         self.embedding_seconds = time.perf_counter() - started
         return vector
 
+    async def find(self, question: str, limit: int) -> Found:
+        """search(), with the question's embedding computed off the event loop."""
+        vector = await asyncio.to_thread(self.embed_question, question) if limit > 0 else None
+        return self.rank(question, limit, vector)
+
     def search(self, question: str, limit: int) -> Found:
-        mode = self.active_mode
+        """The best `limit` passages and their relevance (blocking; benchmarks and tests)."""
+        return self.rank(question, limit, self.embed_question(question) if limit > 0 else None)
+
+    def rank(self, question: str, limit: int, vector: Vectors | None) -> Found:
+        """The ranking, given the question's vector (None: keyword search)."""
+        mode = self.active_mode if vector is not None else "keyword"
         if limit <= 0 or self.index.size == 0:
             return Found([], 0.0, False, mode)
-        if mode == "keyword" or self.vectors is None:
+        if mode == "keyword" or vector is None or self.vectors is None or self.embedder is None:
             return self._keyword(question, limit)
-        similarities = self.vectors @ self.embed_question(question)
+        similarities = self.vectors @ vector
         semantic = _top(similarities, CANDIDATES if mode == "hybrid" else limit)
         relevance = float(similarities[semantic[0]]) if len(semantic) else 0.0
         if mode == "semantic":
@@ -87,7 +117,7 @@ class Searcher:
             ranked = sorted(fused, key=lambda n: -fused[n])[:limit]
         # Each passage carries its own cosine similarity: comparable across questions and modes.
         passages = [self.index.passage(n, round(float(similarities[n]), 4)) for n in ranked]
-        return Found(passages, relevance, relevance >= SEMANTIC_THRESHOLD, mode)
+        return Found(passages, relevance, relevance >= self.embedder.relevance_threshold, mode)
 
     def _keyword(self, question: str, limit: int) -> Found:
         passages = self.index.search(question, limit)
