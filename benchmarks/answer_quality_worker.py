@@ -24,14 +24,15 @@ if TYPE_CHECKING or "--today" in sys.argv:  # the baseline's package has none of
     from benchmarks.quality_corpus import CACHE_DIR
     from chatbot_server.chunking import Chunk
     from chatbot_server.embeddings import (
-        MAX_TOKENS,
+        DEFAULT_MODEL,
+        MODELS,
         Embedder,
         Vectors,
         chunk_text,
         default_model_dir,
         load_embedder,
     )
-    from chatbot_server.search import MODES, Mode, Searcher
+    from chatbot_server.search import MODES, Mode, Searcher, identifiers
 
 PASSAGES = 40
 DEPTH = 10
@@ -43,13 +44,17 @@ def rss_mib() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def answer_record(cited: list[tuple[str, str]], fallback: bool, relevance: float | None) -> dict[str, Any]:
-    """What the scorer needs of one answer: distinct files in rank order, the top 3 (path, heading)."""
+def answer_record(
+    cited: list[tuple[str, str]], fallback: bool, relevance: float | None, identifier_match: bool = False
+) -> dict[str, Any]:
+    """What the scorer needs of one answer: distinct files in rank order, the top 3 (path, heading),
+    and what the fallback was decided on (for the calibration tables)."""
     return {
         "files": list(dict.fromkeys(path for path, _ in cited))[:DEPTH],
         "passages": cited[:3],
         "fallback": fallback,
         "relevance": relevance,
+        "identifier_match": identifier_match,
     }
 
 
@@ -76,11 +81,12 @@ def cached_vectors(embedder: Embedder, chunks: list[Chunk]) -> tuple[Vectors, fl
 
     Returns the seconds they took, or None when they came from the cache.
     """
-    digest = hashlib.sha256((default_model_dir() / "model.onnx").read_bytes())
-    # What else decides a vector: the length cut, and one chunk per model call (embed_chunks).
-    digest.update(f"{MAX_TOKENS} tokens, one chunk per call".encode())
+    model = embedder.model
+    digest = hashlib.sha256((default_model_dir(model) / "model.onnx").read_bytes())
+    # What else decides a vector: the length cut, pooling, and one chunk per model call (embed_chunks).
+    digest.update(f"{model.max_tokens} tokens, {model.pooling} pooling, one chunk per call".encode())
     for chunk in chunks:
-        digest.update(chunk_text(chunk).encode())
+        digest.update((model.passage_prefix + chunk_text(chunk)).encode())
         digest.update(b"\0")
     path = CACHE_DIR / f"vectors-{digest.hexdigest()[:24]}.npy"
     if path.is_file():
@@ -93,15 +99,22 @@ def cached_vectors(embedder: Embedder, chunks: list[Chunk]) -> tuple[Vectors, fl
     return vectors, seconds
 
 
-def run_today(mode: Mode, corpus: Path, questions: list[str]) -> dict[str, Any]:
-
+def run_today(system: str, corpus: Path, questions: list[str]) -> dict[str, Any]:
+    """A mode (`hybrid`), or a mode with another embedding model than the bot's (`hybrid@NAME`)."""
+    mode_name, _, model_name = system.partition("@")
+    assert mode_name in MODES, system
+    mode: Mode = mode_name
+    model = MODELS[model_name] if model_name else DEFAULT_MODEL
     index = build_index(corpus)
     searcher = Searcher(index, mode)
     embedding_seconds = None
     if mode != "keyword":
-        embedder = load_embedder(default_model_dir())
+        embedder = load_embedder(default_model_dir(model), model)
         if embedder is None:
-            sys.exit(f"no embedding model under {default_model_dir()}: run hack/fetch-embedding-model.py")
+            sys.exit(
+                f"no embedding model under {default_model_dir(model)}: "
+                f"run hack/fetch-embedding-model.py --model {model.name}"
+            )
         vectors, embedding_seconds = cached_vectors(embedder, index.chunks)
         searcher.attach_vectors(embedder, vectors)
     for question in questions[:5]:  # warm-up: first calls allocate the runtime's buffers
@@ -112,7 +125,9 @@ def run_today(mode: Mode, corpus: Path, questions: list[str]) -> dict[str, Any]:
         found = searcher.search(question, PASSAGES)
         latencies.append(time.perf_counter() - started)
         cited = [(p.path, p.title) for p in found.passages]
-        answers.append(answer_record(cited, not found.relevant, found.relevance))
+        best = f"{found.passages[0].title}\n{found.passages[0].text}".lower() if found.passages else ""
+        match = any(name.lower() in best for name in identifiers(question))
+        answers.append(answer_record(cited, not found.relevant, found.relevance, match))
     return {
         "chunks": index.size,
         "documents": index.documents,
@@ -127,11 +142,7 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     system, corpus, questions = spec["system"], Path(spec["corpus"]), spec["questions"]
     before = rss_mib()
-    if system == "before":
-        result = run_before(corpus, questions)
-    else:
-        assert system in MODES, system
-        result = run_today(system, corpus, questions)
+    result = run_before(corpus, questions) if system == "before" else run_today(system, corpus, questions)
     result["rss_mib"] = rss_mib() - before
     result["package"] = str(Path(chatbot_server.__file__).parent)
     json.dump(result, sys.stdout)

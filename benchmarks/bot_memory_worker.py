@@ -3,7 +3,7 @@
 `chatbot_server` comes from PYTHONPATH (today's package, or the baseline's from git history), so
 this module imports nothing of it before measuring the process's starting size. Prints JSON:
 RSS at start, after the bot's imports and the keyword index, and (mode `hybrid`) after the model
-is loaded and every chunk embedded.
+is loaded and every chunk embedded (the bot's model, or the one named after the mode).
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ def main() -> None:
     index = build_index(DOCS_DIR)
     figures["indexed"] = rss_mib()
     if mode == "hybrid":
-        from chatbot_server.embeddings import Embedder, default_model_dir
+        from chatbot_server.embeddings import DEFAULT_MODEL, MODELS, Embedder, default_model_dir
         from chatbot_server.search import Searcher
 
+        model = MODELS[sys.argv[2]] if len(sys.argv) > 2 else DEFAULT_MODEL
         searcher = Searcher(index, "hybrid")
-        embedder = Embedder(default_model_dir())
+        embedder = Embedder(default_model_dir(model), model)
         searcher.attach_vectors(embedder, embedder.embed_chunks(index.chunks))
         searcher.search("How do I protect the bot's API with keys?", 4)
         figures["embedded"] = rss_mib()

@@ -33,6 +33,9 @@ class Question:
     files: tuple[str, ...]  # relevant files, relative to the corpus directory
     section: str  # a heading on the path of the passage that answers
     evidence: str  # a phrase of the answer, checked in the file
+    # Files found to answer it after the labels were first written, each with its own section and
+    # phrase, checked like the first file's: (file, section, evidence).
+    pooled: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -53,13 +56,15 @@ def load_questions(name: str) -> QuestionSet:
     questions = []
     for item in raw["questions"]:
         answerable = item.get("answerable", True)
+        pooled = tuple((p["file"], p["section"], p["evidence"]) for p in item.get("pooled", ()))
         questions.append(
             Question(
                 text=item["q"],
                 kind=item["kind"],
-                files=tuple(item["files"]) if answerable else (),
+                files=tuple(item["files"]) + tuple(p[0] for p in pooled) if answerable else (),
                 section=item.get("section", ""),
                 evidence=item.get("evidence", ""),
+                pooled=pooled,
             )
         )
     return QuestionSet(name, raw.get("package"), raw["root"], tuple(raw["include"]), tuple(questions))
@@ -117,13 +122,15 @@ def check_labels(question_set: QuestionSet, corpus: Path) -> list[str]:
                 problems.append(f"{question.text!r}: {path} is not in the corpus")
         if not question.files:
             continue
-        first = sections.get(question.files[0], [])
-        evidence, section = _folded(question.evidence), question.section.lower()
-        if not any(evidence in text and section in title.lower() for title, text in first):
-            problems.append(
-                f"{question.text!r}: {question.evidence!r} is not under a heading holding "
-                f"{question.section!r} in {question.files[0]}"
-            )
+        for path, section, evidence in (
+            (question.files[0], question.section, question.evidence),
+            *question.pooled,
+        ):
+            folded, heading = _folded(evidence), section.lower()
+            if not any(folded in text and heading in title.lower() for title, text in sections.get(path, [])):
+                problems.append(
+                    f"{question.text!r}: {evidence!r} is not under a heading holding {section!r} in {path}"
+                )
     return problems
 
 

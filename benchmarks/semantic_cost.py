@@ -36,25 +36,39 @@ from benchmarks.loadgen import DOCS_DIR, percentiles_ms
 from benchmarks.processes import ROOT
 from benchmarks.retrieval import queries, synthetic_chunks
 from chatbot_server.chunking import read_chunks
-from chatbot_server.embeddings import MAX_TOKENS, Embedder, chunk_text, default_model_dir
+from chatbot_server.embeddings import (
+    DEFAULT_MODEL,
+    MODELS,
+    Embedder,
+    EmbeddingModel,
+    chunk_text,
+    default_model_dir,
+)
 from chatbot_server.retrieval import CorpusIndex
 from chatbot_server.search import Searcher
 
-# Multiply-adds per token of all-MiniLM-L6-v2's six layers (attention projections 4·384², the
-# feed-forward 2·384·1536), plus attention scores and mixing (2·n·384 per token for n tokens).
-LAYERS, WIDTH, FEED_FORWARD = 6, 384, 1536
+# Multiply-adds per token of a layer of the models (all-MiniLM-L6-v2 has six, bge-small and e5-small
+# twelve): attention projections 4·384², the feed-forward 2·384·1536, plus attention scores and
+# mixing (2·n·384 per token for n tokens).
+WIDTH, FEED_FORWARD = 384, 1536
 SAMPLE = 128  # chunks embedded for the throughput figure
 
 
-def macs_per_token(tokens: int) -> float:
-    return LAYERS * (4 * WIDTH * WIDTH + 2 * WIDTH * FEED_FORWARD + 2 * tokens * WIDTH)
+def macs_per_token(tokens: int, layers: int) -> float:
+    return layers * (4 * WIDTH * WIDTH + 2 * WIDTH * FEED_FORWARD + 2 * tokens * WIDTH)
 
 
-def bot_memory(mode: str, python_path: Path) -> dict[str, float]:
+def load(model: EmbeddingModel) -> Embedder:
+    return Embedder(default_model_dir(model), model)
+
+
+def bot_memory(mode: str, python_path: Path, model: EmbeddingModel = DEFAULT_MODEL) -> dict[str, float]:
     """RSS figures of a fresh process running the bot's start-up (benchmarks/bot_memory_worker.py)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(python_path), str(ROOT / "contract")])}
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     command = [sys.executable, str(ROOT / "benchmarks" / "bot_memory_worker.py"), mode]
+    if mode == "hybrid":
+        command.append(model.name)
     completed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if completed.returncode != 0:
         sys.exit(completed.stderr[-3000:])
@@ -62,18 +76,18 @@ def bot_memory(mode: str, python_path: Path) -> dict[str, float]:
     return figures
 
 
-def worker_throughput(whole_corpus: bool) -> dict[str, Any]:
+def worker_throughput(whole_corpus: bool, model: EmbeddingModel) -> dict[str, Any]:
     chunks = list(read_chunks(DOCS_DIR))
-    embedder = Embedder(default_model_dir())
-    texts = [chunk_text(chunk) for chunk in chunks]
-    tokens = [min(sum(e.attention_mask), MAX_TOKENS) for e in embedder.tokenizer.encode_batch(texts)]
+    embedder = load(model)
+    texts = [model.passage_prefix + chunk_text(chunk) for chunk in chunks]
+    tokens = [sum(e.attention_mask) for e in embedder.tokenizer.encode_batch(texts)]
     sample = chunks[: SAMPLE if whole_corpus else 16]
     embedder.embed_chunks(sample[:8])  # warm-up
     started, cpu = time.perf_counter(), time.process_time()
     embedder.embed_chunks(sample)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     sample_tokens = tokens[:SAMPLE]
-    macs = sum(t * macs_per_token(t) for t in sample_tokens)
+    macs = sum(t * macs_per_token(t, model.layers) for t in sample_tokens)
     # The machine's float32 rate on the model's shape: (tokens x 384) by (384 x 1536).
     left = np.random.default_rng(1).random((4096, WIDTH), dtype=np.float32)
     right = np.random.default_rng(2).random((WIDTH, FEED_FORWARD), dtype=np.float32)
@@ -107,7 +121,7 @@ def worker_throughput(whole_corpus: bool) -> dict[str, Any]:
     }
 
 
-def worker_latency(count: int, query_count: int) -> dict[str, Any]:
+def worker_latency(count: int, query_count: int, model: EmbeddingModel) -> dict[str, Any]:
     chunks = synthetic_chunks(count)
     index = CorpusIndex()
     index.add(chunks)
@@ -115,7 +129,7 @@ def worker_latency(count: int, query_count: int) -> dict[str, Any]:
     vectors = rng.standard_normal((count, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     searchers = {"keyword": Searcher(index, "keyword"), "hybrid": Searcher(index, "hybrid")}
-    searchers["hybrid"].attach_vectors(Embedder(default_model_dir()), vectors)
+    searchers["hybrid"].attach_vectors(load(model), vectors)
     asked = queries(query_count, count)
     figures: dict[str, Any] = {"chunks": count, "queries": query_count}
     for name, searcher in searchers.items():
@@ -132,15 +146,19 @@ def worker_latency(count: int, query_count: int) -> dict[str, Any]:
     return figures
 
 
-def memory_figures() -> dict[str, dict[str, float]]:
-    """The bot's RSS before (the baseline's package), today in keyword mode, and today in hybrid."""
+def memory_figures(candidates: list[EmbeddingModel]) -> dict[str, dict[str, float]]:
+    """The bot's RSS before (the baseline's package), today in keyword mode, and today in hybrid
+    (`hybrid@NAME` with a candidate model)."""
     with tempfile.TemporaryDirectory() as workdir:
         baseline = baseline_tree(Path(workdir))
-        return {
+        figures = {
             "before": bot_memory("keyword", baseline),
             "keyword": bot_memory("keyword", ROOT / "bot_image"),
             "hybrid": bot_memory("hybrid", ROOT / "bot_image"),
         }
+        for model in candidates:
+            figures[f"hybrid@{model.name}"] = bot_memory("hybrid", ROOT / "bot_image", model)
+        return figures
 
 
 def in_subprocess(*args: str) -> dict[str, Any]:
@@ -154,6 +172,41 @@ def in_subprocess(*args: str) -> dict[str, Any]:
     return result
 
 
+def model_figures(model: EmbeddingModel, smoke: bool, chunks: int, query_count: int) -> dict[str, Any]:
+    throughput = in_subprocess("throughput", "sample" if smoke else "whole", model.name)
+    return {
+        "throughput": throughput,
+        "latency": in_subprocess(
+            "latency", model.name, "--chunks", str(chunks), "--queries", str(query_count)
+        ),
+        "hybrid_ready_seconds_estimated": chunks / throughput["chunks_per_second"],
+    }
+
+
+def rows(figures: dict[str, Any], memory: dict[str, dict[str, float]], hybrid: str, chunks: int) -> list[Any]:
+    throughput, latency = figures["throughput"], figures["latency"]
+    return [
+        ("bot RSS, today, hybrid: model and vectors (MiB)", memory[hybrid]["embedded"]),
+        ("added by semantic search (MiB)", memory[hybrid]["embedded"] - memory["before"]["indexed"]),
+        ("chunks embedded per second", throughput["chunks_per_second"]),
+        ("mean tokens per chunk", throughput["mean_tokens"]),
+        ("model GMAC/s", throughput["model_gmacs_per_second"]),
+        ("float32 GEMM GMAC/s (same shape)", throughput["gemm_float32_gmacs_per_second"]),
+        ("docs/: keyword ready (s)", throughput.get("docs_keyword_ready_seconds", "-")),
+        ("docs/: hybrid ready (s)", throughput.get("docs_hybrid_ready_seconds", "-")),
+        (f"{chunks} chunks: hybrid ready (s, at the rate above)", figures["hybrid_ready_seconds_estimated"]),
+        (
+            f"{chunks} chunks: keyword p50 / p99 (ms)",
+            f"{latency['keyword']['p50_ms']:.2f} / {latency['keyword']['p99_ms']:.2f}",
+        ),
+        (
+            f"{chunks} chunks: hybrid p50 / p99 (ms)",
+            f"{latency['hybrid']['p50_ms']:.2f} / {latency['hybrid']['p99_ms']:.2f}",
+        ),
+        (f"{chunks} chunks: hybrid CPU time p50 (ms)", latency["hybrid"]["cpu_p50_ms"]),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.semantic_cost",
@@ -162,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--models", default="", help="other embedding models measured beside the bot's")
     parser.add_argument("--smoke", action="store_true", help="1,000 chunks, 30 queries, a 16-chunk sample")
     parser.add_argument("--out", type=Path, default=report.RESULTS_DIR / "semantic-cost.json")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -169,56 +223,44 @@ def main(argv: list[str] | None = None) -> None:
     if args.smoke:
         args.chunks, args.queries = 1000, 30
     if args.worker:
-        kind = args.worker[0]
+        kind, *rest = args.worker
         if kind == "throughput":
-            figures = worker_throughput(args.worker[1] == "whole")
+            figures = worker_throughput(rest[0] == "whole", MODELS[rest[1]])
         else:
-            figures = worker_latency(args.chunks, args.queries)
+            figures = worker_latency(args.chunks, args.queries, MODELS[rest[0]])
         json.dump(figures, sys.stdout)
         return
+    unknown = [name for name in filter(None, args.models.split(",")) if name not in MODELS]
+    if unknown:
+        sys.exit(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
+    candidates = [MODELS[name] for name in filter(None, args.models.split(",")) if name != DEFAULT_MODEL.name]
+    bundled = model_figures(DEFAULT_MODEL, args.smoke, args.chunks, args.queries)
     result: dict[str, Any] = {
         "benchmark": "semantic-cost",
         "machine": report.machine(),
         "versions": report.versions(["chatbot-operator", "onnxruntime", "tokenizers", "numpy", "tantivy"]),
-        "memory": memory_figures(),
-        "throughput": in_subprocess("throughput", "sample" if args.smoke else "whole"),
-        "latency": in_subprocess("latency", "--chunks", str(args.chunks), "--queries", str(args.queries)),
+        "model": DEFAULT_MODEL.name,
+        "memory": memory_figures(candidates),
+        **bundled,
+        "candidates": {
+            model.name: model_figures(model, args.smoke, args.chunks, args.queries) for model in candidates
+        },
     }
-    throughput = result["throughput"]
-    result["hybrid_ready_seconds_estimated"] = args.chunks / throughput["chunks_per_second"]
     report.write(result, args.out)
-    memory, latency = result["memory"], result["latency"]
-    added = memory["hybrid"]["embedded"] - memory["before"]["indexed"]
+    memory = result["memory"]
     print(
         report.table(
             ("figure", "value"),
             [
                 ("bot RSS with docs/ indexed, before (MiB)", memory["before"]["indexed"]),
                 ("bot RSS with docs/ indexed, today, keyword (MiB)", memory["keyword"]["indexed"]),
-                ("bot RSS, today, hybrid: model and vectors (MiB)", memory["hybrid"]["embedded"]),
-                ("added by semantic search (MiB)", added),
-                ("chunks embedded per second", throughput["chunks_per_second"]),
-                ("mean tokens per chunk", throughput["mean_tokens"]),
-                ("model GMAC/s", throughput["model_gmacs_per_second"]),
-                ("float32 GEMM GMAC/s (same shape)", throughput["gemm_float32_gmacs_per_second"]),
-                ("docs/: keyword ready (s)", throughput.get("docs_keyword_ready_seconds", "-")),
-                ("docs/: hybrid ready (s)", throughput.get("docs_hybrid_ready_seconds", "-")),
-                (
-                    f"{args.chunks} chunks: hybrid ready (s, at the rate above)",
-                    result["hybrid_ready_seconds_estimated"],
-                ),
-                (
-                    f"{args.chunks} chunks: keyword p50 / p99 (ms)",
-                    f"{latency['keyword']['p50_ms']:.2f} / {latency['keyword']['p99_ms']:.2f}",
-                ),
-                (
-                    f"{args.chunks} chunks: hybrid p50 / p99 (ms)",
-                    f"{latency['hybrid']['p50_ms']:.2f} / {latency['hybrid']['p99_ms']:.2f}",
-                ),
-                (f"{args.chunks} chunks: hybrid CPU time p50 (ms)", latency["hybrid"]["cpu_p50_ms"]),
             ],
         )
     )
+    named = [(DEFAULT_MODEL.name, "hybrid", bundled)]
+    named += [(name, f"hybrid@{name}", figures) for name, figures in result["candidates"].items()]
+    for name, hybrid, figures in named:
+        print(f"\n{name}\n" + report.table(("figure", "value"), rows(figures, memory, hybrid, args.chunks)))
     print(f"\nresults written to {args.out}")
 
 

