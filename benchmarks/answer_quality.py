@@ -10,7 +10,10 @@ answer, all checked against the files first. Unanswerable ones have no page.
 Each retrieval system runs in its own process, side by side in one run:
 - `before`: the bot's search as it was at commit BASELINE (its chunker and index, extracted from
   git history with `git archive`), which quotes passages whenever any word matches;
-- `keyword`, `semantic`, `hybrid`: today's `spec.retrieval.mode` values.
+- `keyword`, `semantic`, `hybrid`: today's `spec.retrieval.mode` values;
+- `hybrid-chunks`: hybrid ranked by its fused chunks alone, without document scores (search.py),
+  as it was before they were added: what they change, side by side;
+- with `--models`, `semantic@NAME` and `hybrid@NAME`: the same with another embedding model.
 Figures (file level, the first passage of a file ranks the file): Hit@1, Hit@3, MRR@10, nDCG@10
 (binary relevance); section hit@3 (a top-3 passage of a labelled file under the labelled heading);
 the share of unanswerable questions that get the fallback and of answerable ones that wrongly get
@@ -42,7 +45,7 @@ from chatbot_server.embeddings import DEFAULT_MODEL, MODELS
 
 # main when this benchmark was written: the keyword search every figure is compared with.
 BASELINE = "9e77106"
-SYSTEMS = ("before", "keyword", "semantic", "hybrid")
+SYSTEMS = ("before", "keyword", "semantic", "hybrid-chunks", "hybrid")
 CANDIDATE_MODES = ("semantic", "hybrid")  # measured with each candidate embedding model (--models)
 PASSAGES = 40  # searched per question: enough to rank 10 distinct files
 DEPTH = 10

@@ -22,6 +22,7 @@ if TYPE_CHECKING or "--today" in sys.argv:  # the baseline's package has none of
     import numpy as np
 
     from benchmarks.quality_corpus import CACHE_DIR
+    from chatbot_server import search
     from chatbot_server.chunking import Chunk
     from chatbot_server.embeddings import (
         DEFAULT_MODEL,
@@ -102,6 +103,9 @@ def cached_vectors(embedder: Embedder, chunks: list[Chunk]) -> tuple[Vectors, fl
 def run_today(system: str, corpus: Path, questions: list[str]) -> dict[str, Any]:
     """A mode (`hybrid`), or a mode with another embedding model than the bot's (`hybrid@NAME`)."""
     mode_name, _, model_name = system.partition("@")
+    if mode_name == "hybrid-chunks":  # the ranking before document scores (search.py)
+        mode_name = "hybrid"
+        search.FILE_DECAY, search.CANDIDATES = 0.0, 50
     assert mode_name in MODES, system
     mode: Mode = mode_name
     model = MODELS[model_name] if model_name else DEFAULT_MODEL
