@@ -222,7 +222,8 @@ def measure_set(name: str, systems: list[str], baseline_path: Path | None) -> di
         if system != "keyword" and any(answer["relevance"] is not None for answer in run["answers"]):
             model = MODELS[system.partition("@")[2]] if "@" in system else DEFAULT_MODEL
             scored["calibration"] = calibration(questions, run["answers"], model.identifier_threshold)
-            scored["relevances"] = relevances(questions, run["answers"])
+            if system == "hybrid":  # the default's, what the thresholds are calibrated on
+                scored["relevances"] = relevances(questions, run["answers"])
         figures["systems"][system] = scored
     return figures
 
