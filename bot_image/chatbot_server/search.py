@@ -5,8 +5,9 @@ cosine similarity of their embedding to the question's (embeddings.py); `hybrid`
 rankings by reciprocal rank (RRF, k = 60: a chunk's score is the sum of 1 / (60 + rank) over the
 rankings it is in), which needs no tuning across corpora whose BM25 scales differ. Then each
 document's leading chunk takes its document's score: its own, plus half the next chunk's, a quarter
-of the one after... (FILE_DECAY), so a page that several passages point to outranks a page with one
-lucky passage (nDCG@10 +0.07 on Git's manual, docs/benchmarks.md); its other chunks keep their own.
+of the one after... (FILE_DECAY), counting only the chunks both rankings found, so a page that
+several passages point to outranks a page with one lucky passage (docs/benchmarks.md, "Answer
+quality"); its other chunks keep their own scores.
 
 The question's embedding is computed in a worker thread (`find`): the local model takes 2 to 4 ms
 of CPU per question, and a provider's embeddings endpoint (remote_embeddings.py) is a network call;
@@ -120,24 +121,28 @@ class Searcher:
             ranked = [int(n) for n in semantic[:limit]]
         else:
             keyword = [number for number, _ in self.index.search_ids(question, CANDIDATES)]
-            ranked = self._by_document(_fuse(keyword, semantic))[:limit]
+            ranked = self._by_document(_fuse(keyword, semantic), set(keyword) & set(semantic))[:limit]
         # Each passage carries its own cosine similarity: comparable across questions and modes.
         passages = [self.index.passage(n, round(float(similarities[n]), 4)) for n in ranked]
         return Found(passages, relevance, self._answered(question, passages, relevance), mode)
 
-    def _by_document(self, fused: dict[int, float]) -> list[int]:
-        """Chunk numbers, best first, each document's leading chunk scored for its whole document."""
+    def _by_document(self, fused: dict[int, float], both: set[int]) -> list[int]:
+        """Chunk numbers, best first, each document's leading chunk scored for its whole document.
+
+        A further chunk counts only when both rankings found it (`both`): in a small corpus every
+        chunk is among the semantic candidates, and a page's unrelated sections must not add up.
+        """
         ranked = sorted(fused, key=lambda n: -fused[n])
         scores = dict(fused)
         leading: dict[str, int] = {}  # each document's best chunk
-        seen: dict[str, int] = {}  # chunks of each document ranked so far
+        seen: dict[str, int] = {}  # chunks of each document counted so far
         for number in ranked:
             path = self.index.chunks[number].path
-            count = seen[path] = seen.get(path, -1) + 1
-            if count == 0:
-                leading[path] = number
-            else:
-                scores[leading[path]] += fused[number] * FILE_DECAY**count
+            if path not in leading:
+                leading[path], seen[path] = number, 0
+            elif number in both:
+                seen[path] += 1
+                scores[leading[path]] += fused[number] * FILE_DECAY ** seen[path]
         return sorted(ranked, key=lambda n: -scores[n])
 
     def _answered(self, question: str, passages: list[Passage], relevance: float) -> bool:

@@ -98,3 +98,15 @@ def test_an_identifier_the_best_passage_does_not_hold_gets_the_fallback() -> Non
     )
     assert identifiers("How do I train a model with PyTorch?") == ["PyTorch"]
     assert not found.relevant
+
+
+def test_a_pages_sections_that_only_meaning_finds_do_not_add_up() -> None:
+    # In a small corpus every chunk is a semantic candidate: the install page's unrelated first
+    # section must not lift it above the page that answers.
+    chunks = [
+        Chunk("install.md", "Install", "Run pip install example to install the client."),
+        Chunk("install.md", "Install > Configuration", "Set the API token in the environment."),
+        Chunk("limits.md", "Rate limits", "The API allows 100 requests per minute."),
+    ]
+    found = searcher(chunks, [0.1, 0.3, 0.7], FixedEmbedder()).search("a cap on API calls", 3)
+    assert found.passages[0].path == "limits.md"
