@@ -7,6 +7,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 from openai import AsyncOpenAI
@@ -19,11 +20,15 @@ from chatbot_server.llm import Upstream, create_http_client, create_llm_client, 
 from chatbot_server.metrics import Metrics
 from chatbot_server.model_chain import ModelChain
 from chatbot_server.retrieval import build_index
-from chatbot_server.search import Searcher
+from chatbot_server.search import QuestionEmbedder, Searcher
 from chatbot_server.settings import Settings
 from chatbot_server.telemetry import Telemetry
 from chatbot_server.tokens import TokenCounter, load_encoding
 from chatbot_server.usage import Usage
+
+if TYPE_CHECKING:  # NumPy and the openai SDK's sync client are loaded only for embeddings
+    from chatbot_server.embeddings import Vectors
+    from chatbot_server.remote_embeddings import RemoteEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,9 @@ class BotState:
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
     embedding: asyncio.Task[None] | None = None  # the corpus's vectors, computed after readiness
+    # Why search stays keyword-only although the mode asks for embeddings (shown by /readyz).
+    search_problem: str | None = None
+    remote_embedder: RemoteEmbedder | None = None  # spec.retrieval.embeddings: the provider's
 
     @classmethod
     def create(cls, settings: Settings, telemetry: Telemetry | None = None) -> BotState:
@@ -135,13 +143,13 @@ class BotState:
     async def embed_corpus(self, searcher: Searcher) -> None:
         """Compute the chunks' vectors in a worker thread, then switch the searcher to its mode."""
         started = time.perf_counter()
-        # Imported here: NumPy, ONNX Runtime and the tokenizers stay out of a keyword-only bot.
-        from chatbot_server.embeddings import load_embedder
-
-        embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
-        if embedder is None:
+        if self.settings.embeddings_model is not None:
+            embedded = await self.embed_corpus_remotely(searcher)
+        else:
+            embedded = await self.embed_corpus_locally(searcher)
+        if embedded is None:
             return  # logged: keyword search only
-        vectors = await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+        embedder, vectors = embedded
         searcher.attach_vectors(embedder, vectors)
         seconds = time.perf_counter() - started
         self.metrics.corpus_vectors.set(len(vectors))
@@ -154,9 +162,54 @@ class BotState:
             searcher.mode,
         )
 
+    async def embed_corpus_locally(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:
+        """The bundled model's vectors, or None when the model is not there (logged)."""
+        # Imported here: ONNX Runtime and the tokenizers stay out of a keyword-only bot, and out of a
+        # bot on its provider's embeddings.
+        from chatbot_server.embeddings import load_embedder
+
+        embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
+        if embedder is None:
+            self.search_problem = f"no embedding model in {self.settings.embedding_model_dir}"
+            return None
+        return embedder, await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+
+    async def embed_corpus_remotely(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:
+        """The provider's vectors, or None when its endpoint failed (logged, counted, on /readyz)."""
+        from chatbot_server.remote_embeddings import EmbeddingsError, RemoteEmbedder
+
+        embedder = self.remote_embedder = RemoteEmbedder.for_settings(
+            self.settings, self.current_llm_key, self.metrics
+        )
+        try:
+            vectors = await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+        except EmbeddingsError as error:
+            self.metrics.embedding_errors.labels("corpus", error.kind).inc()
+            self.search_problem = f"embedding the corpus failed: {error}"
+            log.error("%s; the bot answers with keyword search", self.search_problem)
+            return None
+        return embedder, vectors
+
+    def current_llm_key(self) -> str:
+        """The primary model's key as the bot holds it now (rotated by watch_llm_keys)."""
+        return self.clients[0].api_key if self.clients else ""
+
+    def search_status(self) -> dict[str, object]:
+        """How questions are searched now, and why not as configured (for /readyz)."""
+        assert self.bot is not None
+        searcher = self.bot.searcher
+        status: dict[str, object] = {"mode": searcher.active_mode, "configured": searcher.mode}
+        if searcher.mode != "keyword":
+            status["embeddings"] = self.settings.embeddings_model or "bundled"
+            if searcher.active_mode == "keyword":
+                status["reason"] = self.search_problem or "computing the corpus's vectors"
+        return status
+
     async def close(self) -> None:
         if self.embedding is not None:
             self.embedding.cancel()  # the worker thread ends with its batch; its result is dropped
+        if self.remote_embedder is not None:
+            self.remote_embedder.stop()
         if self.clients:
             await self.clients[0].close()  # the HTTP client they share
         if self.session is not None:
