@@ -48,6 +48,7 @@ class BotState:
     embedding: asyncio.Task[None] | None = None  # the corpus's vectors, computed after readiness
     # Why search stays keyword-only although the mode asks for embeddings (shown by /readyz).
     search_problem: str | None = None
+    embeddings_refused_key = False  # the provider's embeddings failed with 401/403
     remote_embedder: RemoteEmbedder | None = None  # spec.retrieval.embeddings: the provider's
 
     @classmethod
@@ -98,6 +99,13 @@ class BotState:
         upstreams[position] = Upstream(client, self.session, model, self.settings, self.metrics)
         self.upstreams = upstreams
         self.models = ModelChain(upstreams)
+        if position == 0 and self.embeddings_refused_key and self.bot is not None:
+            # The provider refused the old key for the corpus: the new one gets its chance now,
+            # rather than at the pod's next restart.
+            log.info("the LLM API key changed: embedding the corpus again with the provider")
+            self.embeddings_refused_key = False
+            self.search_problem = None
+            self.embedding = asyncio.create_task(self.embed_corpus(self.bot.searcher), name="embed-corpus")
 
     def ready_bot(self) -> Bot:
         """The bot, or a 503 saying why it cannot answer yet."""
@@ -178,6 +186,8 @@ class BotState:
         """The provider's vectors, or None when its endpoint failed (logged, counted, on /readyz)."""
         from chatbot_server.remote_embeddings import EmbeddingsError, RemoteEmbedder
 
+        if self.remote_embedder is not None:
+            self.remote_embedder.stop()  # the one that failed: its connections are not needed
         embedder = self.remote_embedder = RemoteEmbedder.for_settings(
             self.settings, self.current_llm_key, self.metrics
         )
@@ -186,6 +196,7 @@ class BotState:
         except EmbeddingsError as error:
             self.metrics.embedding_errors.labels("corpus", error.kind).inc()
             self.search_problem = f"embedding the corpus failed: {error}"
+            self.embeddings_refused_key = error.kind == "auth"
             log.error("%s; the bot answers with keyword search", self.search_problem)
             return None
         return embedder, vectors

@@ -137,6 +137,28 @@ def test_a_rotated_key_is_used_by_the_next_embedding_call(
     assert 'chatbot_embedding_errors_total{kind="auth",stage="question"}' not in metrics(bot)
 
 
+def test_a_corpus_refused_for_its_key_is_embedded_again_once_the_key_is_rotated(
+    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(llm_key, "RELOAD_SECONDS", 0.1)
+    volume = tmp_path / "llm-api-key"
+    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: "sk-revoked\n"})
+    fake_llm.api_key = "sk-new"
+    key_file = volume / contract.LLM_API_KEY_FILE_NAME
+    bot = start_bot(
+        **remote_settings(fake_llm, corpus, tmp_path, llm_provider="openai", llm_api_key_file=key_file)
+    )
+    wait_for(
+        lambda: "refused the API key" in search_status(bot).get("reason", ""), "the 401 was not reported"
+    )
+    assert ask(bot, PARAPHRASE)["sources"] == []  # keyword search: the paraphrase is not found
+
+    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: "sk-new\n"})
+    wait_for(lambda: search_status(bot)["mode"] == "hybrid", "the corpus was not embedded with the new key")
+    assert ask(bot, PARAPHRASE)["sources"][0]["path"] == "limits.rst"
+    assert 'chatbot_embedding_errors_total{kind="auth",stage="corpus"} 1.0' in metrics(bot)
+
+
 @pytest.mark.parametrize(
     ("failure", "kind", "reason"),
     [
