@@ -114,46 +114,58 @@ def test_keyword_search_alone_does_not_find_the_paraphrase(
     assert "limits.rst" not in system_message(fake_llm)
 
 
-def test_a_rotated_key_is_used_by_the_next_embedding_call(
-    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(llm_key, "RELOAD_SECONDS", 0.1)
+def bot_with_key_file(
+    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, key: str
+) -> tuple[BotServer, Path]:
+    """A bot on provider embeddings whose key is read from a mounted Secret (reloaded every 0.1 s)."""
     volume = tmp_path / "llm-api-key"
-    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: "sk-first\n"})
-    fake_llm.api_key = "sk-first"
+    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: f"{key}\n"})
     key_file = volume / contract.LLM_API_KEY_FILE_NAME
-    bot = start_bot(
-        **remote_settings(fake_llm, corpus, tmp_path, llm_provider="openai", llm_api_key_file=key_file)
-    )
+    settings = remote_settings(fake_llm, corpus, tmp_path, llm_provider="openai", llm_api_key_file=key_file)
+    return start_bot(**settings), volume
+
+
+def rotate(volume: Path, key: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Write a new key into the Secret volume; return once the bot has read it."""
+    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: f"{key}\n"})
+    wait_for(lambda: "changed: new requests use the new key" in caplog.text, "the new key was not read")
+
+
+@pytest.fixture
+def fast_key_reload(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(llm_key, "RELOAD_SECONDS", 0.1)
+    caplog.set_level(logging.INFO, logger="chatbot_server.llm_key")
+
+
+@pytest.mark.usefixtures("fast_key_reload")
+def test_a_rotated_key_is_used_by_the_next_embedding_call(
+    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_llm.api_key = "sk-first"
+    bot, volume = bot_with_key_file(start_bot, fake_llm, corpus, tmp_path, "sk-first")
     wait_for(lambda: metric(bot, "chatbot_corpus_vectors") > 0, "the corpus was never embedded")
     assert set(fake_llm.embedding_keys) == {"sk-first"}
 
-    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: "sk-second\n"})
     fake_llm.api_key = "sk-second"  # the old key is revoked: only the new one is accepted
-    time.sleep(0.5)  # several reload periods
+    rotate(volume, "sk-second", caplog)
     answer = ask(bot, PARAPHRASE)
     assert fake_llm.embedding_keys[-1] == "sk-second"
     assert answer["sources"][0]["path"] == "limits.rst"  # embedded with the new key, not by keywords
-    assert 'chatbot_embedding_errors_total{kind="auth",stage="question"}' not in metrics(bot)
+    assert 'stage="question"' not in metrics(bot)  # no embedding call failed
 
 
+@pytest.mark.usefixtures("fast_key_reload")
 def test_a_corpus_refused_for_its_key_is_embedded_again_once_the_key_is_rotated(
-    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(llm_key, "RELOAD_SECONDS", 0.1)
-    volume = tmp_path / "llm-api-key"
-    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: "sk-revoked\n"})
     fake_llm.api_key = "sk-new"
-    key_file = volume / contract.LLM_API_KEY_FILE_NAME
-    bot = start_bot(
-        **remote_settings(fake_llm, corpus, tmp_path, llm_provider="openai", llm_api_key_file=key_file)
-    )
+    bot, volume = bot_with_key_file(start_bot, fake_llm, corpus, tmp_path, "sk-revoked")
     wait_for(
         lambda: "refused the API key" in search_status(bot).get("reason", ""), "the 401 was not reported"
     )
     assert ask(bot, PARAPHRASE)["sources"] == []  # keyword search: the paraphrase is not found
 
-    write_secret_volume(volume, {contract.LLM_API_KEY_FILE_NAME: "sk-new\n"})
+    rotate(volume, "sk-new", caplog)
     wait_for(lambda: search_status(bot)["mode"] == "hybrid", "the corpus was not embedded with the new key")
     assert ask(bot, PARAPHRASE)["sources"][0]["path"] == "limits.rst"
     assert 'chatbot_embedding_errors_total{kind="auth",stage="corpus"} 1.0' in metrics(bot)
