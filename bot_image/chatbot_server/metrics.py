@@ -75,6 +75,12 @@ class Metrics:
             ["stage", "kind"],
             registry=r,
         )
+        self.embedding_tokens = Counter(
+            "chatbot_embedding_tokens",
+            "Tokens sent to the provider's embeddings endpoint (as it reports them), by stage",
+            ["stage"],
+            registry=r,
+        )
         self.faq = Counter(
             "chatbot_faq_lookups", "FAQ lookups, by result (hit, miss)", ["result"], registry=r
         )

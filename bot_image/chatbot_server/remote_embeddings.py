@@ -123,7 +123,7 @@ class RemoteEmbedder:
             if self._stopped.is_set():
                 raise EmbeddingsError("stopped", "the bot is shutting down")
             batch = chunks[start : start + BATCH_SIZE]
-            part = self.embed([f"{chunk.title}\n{chunk.text}" for chunk in batch])
+            part = self.embed([f"{chunk.title}\n{chunk.text}" for chunk in batch], stage="corpus")
             self.size = part.shape[1]  # every later batch, and every question, must match it
             parts.append(part)
         vectors: Vectors = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
@@ -135,14 +135,14 @@ class RemoteEmbedder:
         if not question.strip():  # the API refuses empty input
             return None
         try:
-            vector: Vectors = self.embed([question], timeout=self.question_timeout)[0]
+            vector: Vectors = self.embed([question], stage="question", timeout=self.question_timeout)[0]
         except EmbeddingsError as error:
             self._metrics.embedding_errors.labels("question", error.kind).inc()
             log.warning("embedding a question failed, searched by keywords instead: %s", error)
             return None
         return vector
 
-    def embed(self, texts: Sequence[str], timeout: float | None = None) -> Vectors:
+    def embed(self, texts: Sequence[str], stage: str, timeout: float | None = None) -> Vectors:
         """One unit vector per text (rows), float32, from one request. Raises EmbeddingsError."""
         started = time.perf_counter()
         try:
@@ -155,6 +155,9 @@ class RemoteEmbedder:
         except openai.OpenAIError as error:
             raise EmbeddingsError(*self._describe(error)) from None
         log.debug("embedded %d texts in %.3fs", len(texts), time.perf_counter() - started)
+        usage = getattr(response, "usage", None)  # some OpenAI-compatible servers leave it out
+        if usage is not None:
+            self._metrics.embedding_tokens.labels(stage).inc(usage.prompt_tokens)
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise EmbeddingsError(

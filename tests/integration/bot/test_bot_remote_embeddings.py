@@ -103,6 +103,8 @@ def test_both_chat_apis_find_a_paraphrase_with_the_providers_embeddings(
     assert len(fake_llm.embedding_requests) == len(corpus_calls) + 2  # one per question
     assert 'chatbot_retrieval_mode_queries_total{mode="hybrid"} 2.0' in metrics(bot)
     assert metric(bot, "chatbot_query_embedding_seconds_count") == 2
+    # The fake counts a token per word, as the provider reports them, for chargeback.
+    assert metric(bot, 'chatbot_embedding_tokens_total{stage="question"}') == 2 * len(PARAPHRASE.split())
 
 
 def test_keyword_search_alone_does_not_find_the_paraphrase(
@@ -151,7 +153,7 @@ def test_a_rotated_key_is_used_by_the_next_embedding_call(
     answer = ask(bot, PARAPHRASE)
     assert fake_llm.embedding_keys[-1] == "sk-second"
     assert answer["sources"][0]["path"] == "limits.rst"  # embedded with the new key, not by keywords
-    assert 'stage="question"' not in metrics(bot)  # no embedding call failed
+    assert "chatbot_embedding_errors_total{" not in metrics(bot)  # no embedding call failed
 
 
 @pytest.mark.usefixtures("fast_key_reload")
