@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import openai
@@ -40,9 +40,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 32
-# A question waits for its embedding: past this, keyword search answers it (a chat answer must not
-# hang on a slow embeddings endpoint for spec.llm.timeoutSeconds, 60 s by default).
-QUESTION_TIMEOUT_SECONDS = 10.0
+# A user waits for a question's embedding: past this timeout and one retry at most, keyword search
+# answers it (a chat answer must not hang on a slow embeddings endpoint for spec.llm.timeoutSeconds,
+# 60 s by default, times 1 + maxRetries). A provider answers in tenths of a second.
+QUESTION_TIMEOUT_SECONDS = 5.0
+QUESTION_RETRIES = 1
 # With no relevanceThreshold, every question's best passages count as relevant (a cosine is never
 # below -1): the language model, told not to guess beyond them (answering.py), is the judge.
 NO_THRESHOLD = -1.0
@@ -92,11 +94,14 @@ class RemoteEmbedder:
         self._threshold = NO_THRESHOLD if relevance_threshold is None else relevance_threshold
         self._current_key = current_key
         self._client = client
+        self._question_client = client.with_options(
+            timeout=min(QUESTION_TIMEOUT_SECONDS, _seconds(client.timeout)),
+            max_retries=min(QUESTION_RETRIES, client.max_retries),
+        )
         self._key = client.api_key
         self._metrics = metrics
         self._stopped = threading.Event()
         self.size: int | None = None  # the corpus vectors' length, once embedded
-        self.question_timeout = min(QUESTION_TIMEOUT_SECONDS, _seconds(client.timeout))
 
     @classmethod
     def for_settings(
@@ -135,22 +140,19 @@ class RemoteEmbedder:
         if not question.strip():  # the API refuses empty input
             return None
         try:
-            vector: Vectors = self.embed([question], stage="question", timeout=self.question_timeout)[0]
+            vector: Vectors = self.embed([question], stage="question")[0]
         except EmbeddingsError as error:
             self._metrics.embedding_errors.labels("question", error.kind).inc()
             log.warning("embedding a question failed, searched by keywords instead: %s", error)
             return None
         return vector
 
-    def embed(self, texts: Sequence[str], stage: str, timeout: float | None = None) -> Vectors:
+    def embed(self, texts: Sequence[str], stage: Literal["corpus", "question"]) -> Vectors:
         """One unit vector per text (rows), float32, from one request. Raises EmbeddingsError."""
         started = time.perf_counter()
         try:
-            response = self._client_for_current_key().embeddings.create(
-                model=self.model,
-                input=list(texts),
-                dimensions=self.dimensions or openai.omit,
-                timeout=timeout or openai.not_given,
+            response = self._client_for(stage).embeddings.create(
+                model=self.model, input=list(texts), dimensions=self.dimensions or openai.omit
             )
         except openai.OpenAIError as error:
             raise EmbeddingsError(*self._describe(error)) from None
@@ -183,11 +185,13 @@ class RemoteEmbedder:
         self._stopped.set()
         self._client.close()
 
-    def _client_for_current_key(self) -> OpenAI:
+    def _client_for(self, stage: Literal["corpus", "question"]) -> OpenAI:
         key = self._current_key()
         if key != self._key:  # rotated: the next calls carry the new key (same connection pool)
-            self._client, self._key = self._client.with_options(api_key=key), key
-        return self._client
+            self._client = self._client.with_options(api_key=key)
+            self._question_client = self._question_client.with_options(api_key=key)
+            self._key = key
+        return self._question_client if stage == "question" else self._client
 
     def _describe(self, error: openai.OpenAIError) -> tuple[str, str]:
         """The kind and the message of a failed call; the key never appears in the message."""

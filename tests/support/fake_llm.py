@@ -14,8 +14,9 @@ streaming SSE chunks ending in `data: [DONE]` like OpenAI does, and plays script
 
 It serves `POST /v1/embeddings` too (and Azure's `/openai/deployments/<d>/embeddings`), with the
 vectors of tests/support/fake_embeddings.py; `embedding_failure` makes every embeddings call fail
-until it is cleared: "401", "404" (no such model), "500", "429", or "dimensions" (vectors of the
-wrong size). With `api_key` set, both routes answer 401 to any other key, as OpenAI does.
+until it is cleared: "401", "404" (no such model), "500", "429", "stall" (no answer for
+`stall_seconds`) or "dimensions" (vectors of the wrong size). With `api_key` set, both routes
+answer 401 to any other key, as OpenAI does.
 
 Each chat request takes the next behaviour from `script` (then "ok"). Every request body is recorded
 (unless `record=False`, for long load runs). `streams_open` counts the streams being written now and
@@ -197,6 +198,8 @@ class FakeLLM:
             return _error(500, "The server had an error while processing your request.", "server_error")
         if failure == "429":
             return _error(429, "Rate limit reached for requests", "rate_limit_exceeded", {"Retry-After": "0"})
+        if failure == "stall":
+            await self._stall(request)
         if not body.get("input") or not body.get("model"):
             return _error(400, "'input' and 'model' are required.", "invalid_request_error")
         wrong_size = 7 if failure == "dimensions" else None

@@ -21,7 +21,7 @@ from tests.support.fake_llm import FakeLLM
 from tests.support.secret_volume import write_secret_volume
 
 import chatbot_contract as contract
-from chatbot_server import llm_key
+from chatbot_server import llm_key, remote_embeddings
 from chatbot_server.remote_embeddings import BATCH_SIZE
 
 StartBot = Callable[..., BotServer]
@@ -229,6 +229,21 @@ def test_a_failing_question_embedding_is_searched_by_keywords_and_counted(
     fake_llm.embedding_failure = None  # the next question is embedded again
     assert ask(bot, PARAPHRASE)["sources"][0]["path"] == "limits.rst"
     assert 'chatbot_retrieval_mode_queries_total{mode="hybrid"} 1.0' in metrics(bot)
+
+
+def test_a_question_is_not_held_by_a_stalled_embeddings_endpoint(
+    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote_embeddings, "QUESTION_TIMEOUT_SECONDS", 1.0)  # 5 s in a pod
+    bot = start_bot(**remote_settings(fake_llm, corpus, tmp_path, llm_timeout_seconds=30, llm_max_retries=2))
+    wait_for(lambda: metric(bot, "chatbot_corpus_vectors") > 0, "the corpus was never embedded")
+    fake_llm.stall_seconds = 60
+    fake_llm.embedding_failure = "stall"
+    started = time.monotonic()
+    assert ask(bot, KEYWORDS)["sources"][0]["path"] == "limits.rst"
+    # Two tries of the question's timeout (one retry at most), not three of spec.llm's 30 s.
+    assert time.monotonic() - started < 10
+    assert 'chatbot_embedding_errors_total{kind="timeout",stage="question"} 1.0' in metrics(bot)
 
 
 def test_a_relevance_threshold_keeps_unrelated_passages_from_the_model(
