@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # keyword until the chunk vectors are ready, and for good when the model is missing.
     retrieval_mode: RetrievalMode = "hybrid"
     embedding_model_dir: Path | None = Path(contract.EMBEDDING_MODEL_DIR)
+    # Where the golden check leaves the chunk vectors for the bot (vector_cache.py); set by the
+    # operator in pods with golden questions. None: each process computes its own.
+    vectors_dir: Path | None = None
     # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.
     golden_questions: list[GoldenQuestion] = Field(default_factory=list)
 
@@ -161,6 +164,7 @@ class Settings(BaseSettings):
     @field_validator(
         "api_keys_dir",
         "embedding_model_dir",
+        "vectors_dir",
         "llm_base_url",
         "llm_deployment",
         "llm_api_key",

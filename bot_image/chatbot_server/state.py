@@ -41,6 +41,7 @@ class BotState:
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
     embedding: asyncio.Task[None] | None = None  # the corpus's vectors, computed after readiness
+    hand_over_vectors: bool = False  # the golden check leaves the vectors for the bot (vector_cache.py)
 
     @classmethod
     def create(cls, settings: Settings, telemetry: Telemetry | None = None) -> BotState:
@@ -133,26 +134,33 @@ class BotState:
             self.embedding = asyncio.create_task(self.embed_corpus(searcher), name="embed-corpus")
 
     async def embed_corpus(self, searcher: Searcher) -> None:
-        """Compute the chunks' vectors in a worker thread, then switch the searcher to its mode."""
+        """Compute the chunks' vectors in a worker thread (or take those the golden check left),
+        then switch the searcher to its mode."""
         started = time.perf_counter()
         # Imported here: NumPy, ONNX Runtime and the tokenizers stay out of a keyword-only bot.
+        from chatbot_server import vector_cache
         from chatbot_server.embeddings import load_embedder
 
         embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
         if embedder is None:
             return  # logged: keyword search only
-        vectors = await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+        chunks, cache = searcher.index.chunks, self.settings.vectors_dir
+        key = vector_cache.cache_key(embedder.identity, chunks) if cache else ""
+        vectors = await asyncio.to_thread(vector_cache.load, cache, key, len(chunks)) if cache else None
+        if vectors is not None:
+            log.info("took the %d chunk vectors the golden check computed", len(vectors))
+        else:
+            vectors = await asyncio.to_thread(embedder.embed_chunks, chunks)
+            if cache and self.hand_over_vectors:
+                await asyncio.to_thread(vector_cache.save, cache, key, vectors)
+            seconds = time.perf_counter() - started
+            log.info(
+                "embedded %d chunks in %.1fs (%.1f chunks/s)", len(vectors), seconds, len(vectors) / seconds
+            )
         searcher.attach_vectors(embedder, vectors)
-        seconds = time.perf_counter() - started
         self.metrics.corpus_vectors.set(len(vectors))
-        self.metrics.corpus_embedding.set(seconds)
-        log.info(
-            "embedded %d chunks in %.1fs (%.1f chunks/s): %s search from now on",
-            len(vectors),
-            seconds,
-            len(vectors) / max(seconds, 1e-9),
-            searcher.mode,
-        )
+        self.metrics.corpus_embedding.set(time.perf_counter() - started)
+        log.info("%s search from now on", searcher.mode)
 
     async def close(self) -> None:
         if self.embedding is not None:
