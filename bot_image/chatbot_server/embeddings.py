@@ -68,6 +68,11 @@ class Embedder:
             str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {item.name for item in self.session.get_inputs()}
+        # What decides a chunk's vector besides its text (vector_cache.py keys on it).
+        files = ",".join(
+            f"{name}:{(model_dir / name).stat().st_size}" for name in (MODEL_FILE, TOKENIZER_FILE)
+        )
+        self.identity = f"onnx:{model_dir.resolve()}:{files}:max{MAX_TOKENS}:one-per-call:{CHUNK_TEXT}"
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit vector per text (rows), float32."""
@@ -104,8 +109,11 @@ class Embedder:
         return vectors
 
 
+CHUNK_TEXT = "{title}\n{text}"  # what of a chunk is embedded
+
+
 def chunk_text(chunk: Chunk) -> str:
-    return f"{chunk.title}\n{chunk.text}"
+    return CHUNK_TEXT.format(title=chunk.title, text=chunk.text)
 
 
 def load_embedder(model_dir: Path | None) -> Embedder | None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 32
+CHUNK_TEXT = "{title}\n{text}"  # what of a chunk is embedded: its heading path and text
 # A user waits for a question's embedding: past this timeout and one retry at most, keyword search
 # answers it (a chat answer must not hang on a slow embeddings endpoint for spec.llm.timeoutSeconds,
 # 60 s by default, times 1 + maxRetries). A provider answers in tenths of a second.
@@ -102,6 +103,8 @@ class RemoteEmbedder:
         self._metrics = metrics
         self._stopped = threading.Event()
         self.size: int | None = None  # the corpus vectors' length, once embedded
+        # What decides a chunk's vector besides its text (vector_cache.py keys on it).
+        self.identity = f"remote:{client.base_url}:{model}:dimensions={dimensions}:{CHUNK_TEXT!r}"
 
     @classmethod
     def for_settings(
@@ -128,7 +131,8 @@ class RemoteEmbedder:
             if self._stopped.is_set():
                 raise EmbeddingsError("stopped", "the bot is shutting down")
             batch = chunks[start : start + BATCH_SIZE]
-            part = self.embed([f"{chunk.title}\n{chunk.text}" for chunk in batch], stage="corpus")
+            texts = [CHUNK_TEXT.format(title=chunk.title, text=chunk.text) for chunk in batch]
+            part = self.embed(texts, stage="corpus")
             self.size = part.shape[1]  # every later batch, and every question, must match it
             parts.append(part)
         vectors: Vectors = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     embeddings_model: str | None = Field(None, min_length=1, max_length=256)
     embeddings_dimensions: int | None = Field(None, ge=1, le=8192)
     embeddings_relevance_threshold: float | None = Field(None, ge=-1, le=1)
+    # Where the golden check leaves the chunk vectors for the bot (vector_cache.py); set by the
+    # operator in pods with golden questions. None: each process computes its own.
+    vectors_dir: Path | None = None
     # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.
     golden_questions: list[GoldenQuestion] = Field(default_factory=list)
 
@@ -168,6 +171,7 @@ class Settings(BaseSettings):
         "api_keys_dir",
         "embedding_model_dir",
         "embeddings_model",
+        "vectors_dir",
         "llm_base_url",
         "llm_deployment",
         "llm_api_key",

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from chatbot_server.tokens import TokenCounter, load_encoding
 from chatbot_server.usage import Usage
 
 if TYPE_CHECKING:  # NumPy and the openai SDK's sync client are loaded only for embeddings
+    from chatbot_server.chunking import Chunk
     from chatbot_server.embeddings import Vectors
     from chatbot_server.remote_embeddings import RemoteEmbedder
 
@@ -50,6 +52,7 @@ class BotState:
     search_problem: str | None = None
     embeddings_refused_key = False  # the provider's embeddings failed with 401/403
     remote_embedder: RemoteEmbedder | None = None  # spec.retrieval.embeddings: the provider's
+    hand_over_vectors: bool = False  # the golden check leaves the vectors for the bot (vector_cache.py)
 
     @classmethod
     def create(cls, settings: Settings, telemetry: Telemetry | None = None) -> BotState:
@@ -149,7 +152,8 @@ class BotState:
             self.embedding = asyncio.create_task(self.embed_corpus(searcher), name="embed-corpus")
 
     async def embed_corpus(self, searcher: Searcher) -> None:
-        """Compute the chunks' vectors in a worker thread, then switch the searcher to its mode."""
+        """Compute the chunks' vectors in a worker thread (or take those the golden check left),
+        then switch the searcher to its mode."""
         started = time.perf_counter()
         if self.settings.embeddings_model is not None:
             embedded = await self.embed_corpus_remotely(searcher)
@@ -159,16 +163,9 @@ class BotState:
             return  # logged: keyword search only
         embedder, vectors = embedded
         searcher.attach_vectors(embedder, vectors)
-        seconds = time.perf_counter() - started
         self.metrics.corpus_vectors.set(len(vectors))
-        self.metrics.corpus_embedding.set(seconds)
-        log.info(
-            "embedded %d chunks in %.1fs (%.1f chunks/s): %s search from now on",
-            len(vectors),
-            seconds,
-            len(vectors) / max(seconds, 1e-9),
-            searcher.mode,
-        )
+        self.metrics.corpus_embedding.set(time.perf_counter() - started)
+        log.info("%s search from now on", searcher.mode)
 
     async def embed_corpus_locally(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:
         """The bundled model's vectors, or None when the model is not there (logged)."""
@@ -180,7 +177,9 @@ class BotState:
         if embedder is None:
             self.search_problem = f"no embedding model in {self.settings.embedding_model_dir}"
             return None
-        return embedder, await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+        return embedder, await self.cached_vectors(
+            embedder.identity, searcher.index.chunks, embedder.embed_chunks
+        )
 
     async def embed_corpus_remotely(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:
         """The provider's vectors, or None when its endpoint failed (logged, counted, on /readyz)."""
@@ -192,14 +191,38 @@ class BotState:
             self.settings, self.current_llm_key, self.metrics
         )
         try:
-            vectors = await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
+            vectors = await self.cached_vectors(
+                embedder.identity, searcher.index.chunks, embedder.embed_chunks
+            )
         except EmbeddingsError as error:
             self.metrics.embedding_errors.labels("corpus", error.kind).inc()
             self.search_problem = f"embedding the corpus failed: {error}"
             self.embeddings_refused_key = error.kind == "auth"
             log.error("%s; the bot answers with keyword search", self.search_problem)
             return None
+        embedder.size = vectors.shape[1]  # questions' vectors must match, handed over or not
         return embedder, vectors
+
+    async def cached_vectors(
+        self, identity: str, chunks: Sequence[Chunk], compute: Callable[[Sequence[Chunk]], Vectors]
+    ) -> Vectors:
+        """The vectors the golden check left for these chunks and this model, else computed in a
+        worker thread (and left for the bot container when this is the golden check)."""
+        from chatbot_server import vector_cache
+
+        started = time.perf_counter()
+        cache = self.settings.vectors_dir
+        key = vector_cache.cache_key(identity, chunks) if cache else ""
+        vectors = await asyncio.to_thread(vector_cache.load, cache, key, len(chunks)) if cache else None
+        if vectors is not None:
+            log.info("took the %d chunk vectors the golden check computed", len(vectors))
+            return vectors
+        vectors = await asyncio.to_thread(compute, chunks)
+        if cache and self.hand_over_vectors:
+            await asyncio.to_thread(vector_cache.save, cache, key, vectors)
+        seconds = time.perf_counter() - started
+        log.info("embedded %d chunks in %.1fs (%.1f chunks/s)", len(vectors), seconds, len(vectors) / seconds)
+        return vectors
 
     def current_llm_key(self) -> str:
         """The primary model's key as the bot holds it now (rotated by watch_llm_keys)."""

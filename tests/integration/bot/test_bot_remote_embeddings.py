@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from tests.integration.bot.test_golden_check import run_check
 from tests.support.bot_server import BotServer
 from tests.support.fake_llm import FakeLLM
 from tests.support.secret_volume import write_secret_volume
@@ -296,3 +297,19 @@ with BotServer(Path({str(tmp_path)!r}), **settings) as bot:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_golden_questions_are_asked_with_the_providers_embeddings_which_the_bot_then_reuses(
+    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path
+) -> None:
+    settings = remote_settings(fake_llm, corpus, tmp_path, vectors_dir=tmp_path / "vectors")
+    golden = [{"question": PARAPHRASE, "expect": {"source": "limits.rst"}}]  # found by embeddings only
+    file_settings = {key: str(value) if isinstance(value, Path) else value for key, value in settings.items()}
+    checked = run_check(tmp_path, corpus, {**file_settings, "golden_questions": golden})
+    assert (checked.exit_code, checked.termination_message) == (0, ""), checked.stderr
+    corpus_calls = len(fake_llm.embedding_requests) - 1  # the golden question's own embedding
+
+    bot = start_bot(**settings)
+    wait_for(lambda: search_status(bot)["mode"] == "hybrid", "the bot never searched with the embeddings")
+    assert len(fake_llm.embedding_requests) == corpus_calls + 1  # the corpus was not sent again
+    assert ask(bot, PARAPHRASE)["sources"][0]["path"] == "limits.rst"
