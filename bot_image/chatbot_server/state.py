@@ -50,7 +50,7 @@ class BotState:
     embedding: asyncio.Task[None] | None = None  # the corpus's vectors, computed after readiness
     # Why search stays keyword-only although the mode asks for embeddings (shown by /readyz).
     search_problem: str | None = None
-    embeddings_refused_key = False  # the provider's embeddings failed with 401/403
+    embeddings_refused_key: bool = False  # the provider's embeddings failed with 401/403
     remote_embedder: RemoteEmbedder | None = None  # spec.retrieval.embeddings: the provider's
     hand_over_vectors: bool = False  # the golden check leaves the vectors for the bot (vector_cache.py)
 
