@@ -67,9 +67,11 @@ cluster-down: ## stop every process `make cluster` started
 # --- end cluster ---
 
 # --- images (hack/, docs/images.md) ---
-.PHONY: images test-containers
+.PHONY: images images-prune test-containers
 images: system-deps ## build chatbot-bot:dev and chatbot-operator:dev with a private Docker engine
 	hack/images.sh build
+images-prune: ## free the private engine's disk: untagged images, and the build cache beyond 3GB
+	hack/images.sh prune
 # --- end images ---
 
 # --- demo ---

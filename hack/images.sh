@@ -11,6 +11,9 @@
 #   hack/images.sh sizes                    build, then print each image's size and its layers
 #   hack/images.sh test CMD...              build, then run CMD with CHATBOT_BOT_IMAGE and
 #                                           CHATBOT_OPERATOR_IMAGE set to the IDs just built
+#   hack/images.sh prune                    remove images no tag names any more and trim the build
+#                                           cache to CHATBOT_BUILD_CACHE_KEEP (default 3GB); prints
+#                                           the engine's disk use before and after
 #
 # Each command starts the engine if needed and stops it afterwards unless someone else still uses it
 # (hack/engine.sh exec); run inside `hack/engine.sh exec ...` it uses that engine.
@@ -67,6 +70,15 @@ sizes() {
   done
 }
 
+# Not after every build: another checkout sharing the engine may be about to run an image it built,
+# by ID, that a newer build has untagged (see BUILT_IDS).
+prune() {
+  docker system df
+  docker image prune --force >/dev/null
+  docker builder prune --force --keep-storage "${CHATBOT_BUILD_CACHE_KEEP:-3GB}" >/dev/null
+  docker system df
+}
+
 main() {
   local command=${1:-}
   (($#)) && shift
@@ -94,7 +106,8 @@ main() {
       build "${TARGETS[@]}"
       CHATBOT_BOT_IMAGE=${BUILT_IDS[bot]} CHATBOT_OPERATOR_IMAGE=${BUILT_IDS[operator]} "$@"
       ;;
-    *) die "usage: hack/images.sh build [bot|operator...]|save DIR|sizes|test CMD..." ;;
+    prune) prune ;;
+    *) die "usage: hack/images.sh build [bot|operator...]|save DIR|sizes|test CMD...|prune" ;;
   esac
 }
 

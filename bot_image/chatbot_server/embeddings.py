@@ -110,6 +110,12 @@ class Embedder:
             str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {item.name for item in self.session.get_inputs()}
+        # What decides a chunk's vector besides its text (vector_cache.py keys on it).
+        files = ",".join(
+            f"{name}:{(model_dir / name).stat().st_size}" for name in (MODEL_FILE, TOKENIZER_FILE)
+        )
+        shape = f"max{model.max_tokens}:{model.pooling}:one-per-call:{model.passage_prefix}{CHUNK_TEXT}"
+        self.identity = f"onnx:{model_dir.resolve()}:{files}:{shape}"
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit vector per text (rows), float32."""
@@ -149,8 +155,11 @@ class Embedder:
         return vectors
 
 
+CHUNK_TEXT = "{title}\n{text}"  # what of a chunk is embedded
+
+
 def chunk_text(chunk: Chunk) -> str:
-    return f"{chunk.title}\n{chunk.text}"
+    return CHUNK_TEXT.format(title=chunk.title, text=chunk.text)
 
 
 def load_embedder(model_dir: Path | None, model: EmbeddingModel = DEFAULT_MODEL) -> Embedder | None:

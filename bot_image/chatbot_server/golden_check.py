@@ -37,9 +37,14 @@ log = logging.getLogger("chatbot_server.golden_check")
 async def ask_golden_questions(settings: Settings) -> list[GoldenFailure]:
     """Ask each golden question as a user would, one conversation each; the failures."""
     state = BotState.create(settings)
+    state.hand_over_vectors = True
     state.open_client()
     try:
         await state.prepare()
+        if state.embedding is not None:
+            # Asked with the search the bot will serve: hybrid needs the chunk vectors, which are
+            # then left for the bot container (vector_cache.py) instead of computed twice.
+            await state.embedding
         bot = state.ready_bot()
         failures: list[GoldenFailure] = []
         for golden in settings.golden_questions:

@@ -67,6 +67,20 @@ class Metrics:
         self.corpus_embedding = Gauge(
             "chatbot_corpus_embedding_seconds", "Time taken to embed the corpus's chunks", registry=r
         )
+        # The provider's embeddings (spec.retrieval.embeddings): a failed corpus leaves keyword search
+        # in place; a failed question is searched by keywords.
+        self.embedding_errors = Counter(
+            "chatbot_embedding_errors",
+            "Failed calls to the provider's embeddings endpoint, by stage (corpus, question) and kind",
+            ["stage", "kind"],
+            registry=r,
+        )
+        self.embedding_tokens = Counter(
+            "chatbot_embedding_tokens",
+            "Tokens sent to the provider's embeddings endpoint (as it reports them), by stage",
+            ["stage"],
+            registry=r,
+        )
         self.faq = Counter(
             "chatbot_faq_lookups", "FAQ lookups, by result (hit, miss)", ["result"], registry=r
         )

@@ -68,11 +68,20 @@ def _prepare(bot: Bot, request: ChatCompletionRequest) -> list[Turn]:
     return turns
 
 
-def _offline_text(answer: OfflineAnswer) -> str:
+def _offline_text(bot: Bot, answer: OfflineAnswer) -> str:
+    """The answer with its sources listed; a source fetched from a git host links to the served commit.
+
+    OpenAI clients render Markdown, so a link is `[path](url)`; without a link the path stays plain.
+    """
     if not answer.passages:
         return answer.text
-    sources = "\n".join(f"- {p.path} ({p.title})" for p in answer.passages)
-    return f"{answer.text}\n\nSources:\n{sources}"
+    link = bot.corpus_source.link if bot.corpus_source else lambda _: None
+    lines = []
+    for passage in answer.passages:
+        url = link(passage.path)
+        cited = f"[{passage.path}]({url})" if url else passage.path
+        lines.append(f"- {cited} ({passage.title})")
+    return f"{answer.text}\n\nSources:\n" + "\n".join(lines)
 
 
 def _completion_id() -> str:
@@ -94,7 +103,7 @@ async def complete(
     if models is None:
         answer = bot.answer_offline(lookup)
         account.answered(NO_MODEL)
-        text = _offline_text(answer)
+        text = _offline_text(bot, answer)
         bot.transcript.record(API, lookup.question, text, answer.mode, answer.passages, None)
         completion = {
             "id": _completion_id(),
@@ -177,7 +186,7 @@ def _sse(payload: object) -> bytes:
 async def _stream_offline(
     bot: Bot, request: ChatCompletionRequest, turns: list[Turn], answer: OfflineAnswer
 ) -> AsyncIterator[bytes]:
-    text = _offline_text(answer)
+    text = _offline_text(bot, answer)
     base = {
         "id": _completion_id(),
         "object": "chat.completion.chunk",

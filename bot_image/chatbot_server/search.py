@@ -60,8 +60,9 @@ class QuestionEmbedder(Protocol):
         """The cosine similarity a question's best chunk must reach to be answered from the corpus."""
         ...
 
-    def embed_question(self, question: str) -> Vectors:
-        """The question's unit vector (blocking: called in a worker thread)."""
+    def embed_question(self, question: str) -> Vectors | None:
+        """The question's unit vector (blocking: called in a worker thread); None when it could
+        not be had (a provider's failure): that question is searched by keywords."""
         ...
 
 

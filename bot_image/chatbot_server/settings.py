@@ -143,6 +143,15 @@ class Settings(BaseSettings):
     # keyword until the chunk vectors are ready, and for good when the model is missing.
     retrieval_mode: RetrievalMode = "hybrid"
     embedding_model_dir: Path | None = Path(contract.EMBEDDING_MODEL_DIR)
+    # The LLM provider's embeddings instead of the bundled model (remote_embeddings.py): the model
+    # id (on Azure OpenAI, its deployment), the vectors' size asked for, and the cosine similarity a
+    # question's best passage must reach (None: every question's passages go to the model).
+    embeddings_model: str | None = Field(None, min_length=1, max_length=256)
+    embeddings_dimensions: int | None = Field(None, ge=1, le=8192)
+    embeddings_relevance_threshold: float | None = Field(None, ge=-1, le=1)
+    # Where the golden check leaves the chunk vectors for the bot (vector_cache.py); set by the
+    # operator in pods with golden questions. None: each process computes its own.
+    vectors_dir: Path | None = None
     # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.
     golden_questions: list[GoldenQuestion] = Field(default_factory=list)
 
@@ -161,6 +170,8 @@ class Settings(BaseSettings):
     @field_validator(
         "api_keys_dir",
         "embedding_model_dir",
+        "embeddings_model",
+        "vectors_dir",
         "llm_base_url",
         "llm_deployment",
         "llm_api_key",
@@ -196,6 +207,25 @@ class Settings(BaseSettings):
             )
         if provider == "offline" and self.llm_fallbacks:
             raise ValueError("llm_fallbacks need a primary model: set llm_provider (it is offline)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_embeddings(self) -> Settings:
+        if self.embeddings_model is None:
+            if self.embeddings_dimensions is not None or self.embeddings_relevance_threshold is not None:
+                raise ValueError(
+                    "embeddings_dimensions and embeddings_relevance_threshold need embeddings_model"
+                )
+            return self
+        if self.offline:
+            raise ValueError(
+                "embeddings_model needs a language model provider for its embeddings endpoint: "
+                "set llm_provider (it is offline)"
+            )
+        if self.retrieval_mode == "keyword":
+            raise ValueError(
+                "embeddings_model is not used by retrieval_mode 'keyword': set semantic or hybrid"
+            )
         return self
 
     @property

@@ -6,7 +6,9 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 from openai import AsyncOpenAI
@@ -19,11 +21,16 @@ from chatbot_server.llm import Upstream, create_http_client, create_llm_client, 
 from chatbot_server.metrics import Metrics
 from chatbot_server.model_chain import ModelChain
 from chatbot_server.retrieval import build_index
-from chatbot_server.search import Searcher
+from chatbot_server.search import QuestionEmbedder, Searcher
 from chatbot_server.settings import Settings
 from chatbot_server.telemetry import Telemetry
 from chatbot_server.tokens import TokenCounter, load_encoding
 from chatbot_server.usage import Usage
+
+if TYPE_CHECKING:  # NumPy and the openai SDK's sync client are loaded only for embeddings
+    from chatbot_server.chunking import Chunk
+    from chatbot_server.embeddings import Vectors
+    from chatbot_server.remote_embeddings import RemoteEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,11 @@ class BotState:
     bot: Bot | None = None  # set once the corpus is indexed: the bot is ready
     failure: str | None = None  # why the bot can never become ready
     embedding: asyncio.Task[None] | None = None  # the corpus's vectors, computed after readiness
+    # Why search stays keyword-only although the mode asks for embeddings (shown by /readyz).
+    search_problem: str | None = None
+    embeddings_refused_key: bool = False  # the provider's embeddings failed with 401/403
+    remote_embedder: RemoteEmbedder | None = None  # spec.retrieval.embeddings: the provider's
+    hand_over_vectors: bool = False  # the golden check leaves the vectors for the bot (vector_cache.py)
 
     @classmethod
     def create(cls, settings: Settings, telemetry: Telemetry | None = None) -> BotState:
@@ -90,6 +102,13 @@ class BotState:
         upstreams[position] = Upstream(client, self.session, model, self.settings, self.metrics)
         self.upstreams = upstreams
         self.models = ModelChain(upstreams)
+        if position == 0 and self.embeddings_refused_key and self.bot is not None:
+            # The provider refused the old key for the corpus: the new one gets its chance now,
+            # rather than at the pod's next restart.
+            log.info("the LLM API key changed: embedding the corpus again with the provider")
+            self.embeddings_refused_key = False
+            self.search_problem = None
+            self.embedding = asyncio.create_task(self.embed_corpus(self.bot.searcher), name="embed-corpus")
 
     def ready_bot(self) -> Bot:
         """The bot, or a 503 saying why it cannot answer yet."""
@@ -133,30 +152,98 @@ class BotState:
             self.embedding = asyncio.create_task(self.embed_corpus(searcher), name="embed-corpus")
 
     async def embed_corpus(self, searcher: Searcher) -> None:
-        """Compute the chunks' vectors in a worker thread, then switch the searcher to its mode."""
+        """Compute the chunks' vectors in a worker thread (or take those the golden check left),
+        then switch the searcher to its mode."""
         started = time.perf_counter()
-        # Imported here: NumPy, ONNX Runtime and the tokenizers stay out of a keyword-only bot.
+        if self.settings.embeddings_model is not None:
+            embedded = await self.embed_corpus_remotely(searcher)
+        else:
+            embedded = await self.embed_corpus_locally(searcher)
+        if embedded is None:
+            return  # logged: keyword search only
+        embedder, vectors = embedded
+        searcher.attach_vectors(embedder, vectors)
+        self.metrics.corpus_vectors.set(len(vectors))
+        self.metrics.corpus_embedding.set(time.perf_counter() - started)
+        log.info("%s search from now on", searcher.mode)
+
+    async def embed_corpus_locally(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:
+        """The bundled model's vectors, or None when the model is not there (logged)."""
+        # Imported here: ONNX Runtime and the tokenizers stay out of a keyword-only bot, and out of a
+        # bot on its provider's embeddings.
         from chatbot_server.embeddings import load_embedder
 
         embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
         if embedder is None:
-            return  # logged: keyword search only
-        vectors = await asyncio.to_thread(embedder.embed_chunks, searcher.index.chunks)
-        searcher.attach_vectors(embedder, vectors)
-        seconds = time.perf_counter() - started
-        self.metrics.corpus_vectors.set(len(vectors))
-        self.metrics.corpus_embedding.set(seconds)
-        log.info(
-            "embedded %d chunks in %.1fs (%.1f chunks/s): %s search from now on",
-            len(vectors),
-            seconds,
-            len(vectors) / max(seconds, 1e-9),
-            searcher.mode,
+            self.search_problem = f"no embedding model in {self.settings.embedding_model_dir}"
+            return None
+        return embedder, await self.cached_vectors(
+            embedder.identity, searcher.index.chunks, embedder.embed_chunks
         )
+
+    async def embed_corpus_remotely(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:
+        """The provider's vectors, or None when its endpoint failed (logged, counted, on /readyz)."""
+        from chatbot_server.remote_embeddings import EmbeddingsError, RemoteEmbedder
+
+        if self.remote_embedder is not None:
+            self.remote_embedder.stop()  # the one that failed: its connections are not needed
+        embedder = self.remote_embedder = RemoteEmbedder.for_settings(
+            self.settings, self.current_llm_key, self.metrics
+        )
+        try:
+            vectors = await self.cached_vectors(
+                embedder.identity, searcher.index.chunks, embedder.embed_chunks
+            )
+        except EmbeddingsError as error:
+            self.metrics.embedding_errors.labels("corpus", error.kind).inc()
+            self.search_problem = f"embedding the corpus failed: {error}"
+            self.embeddings_refused_key = error.kind == "auth"
+            log.error("%s; the bot answers with keyword search", self.search_problem)
+            return None
+        embedder.size = vectors.shape[1]  # questions' vectors must match, handed over or not
+        return embedder, vectors
+
+    async def cached_vectors(
+        self, identity: str, chunks: Sequence[Chunk], compute: Callable[[Sequence[Chunk]], Vectors]
+    ) -> Vectors:
+        """The vectors the golden check left for these chunks and this model, else computed in a
+        worker thread (and left for the bot container when this is the golden check)."""
+        from chatbot_server import vector_cache
+
+        started = time.perf_counter()
+        cache = self.settings.vectors_dir
+        key = vector_cache.cache_key(identity, chunks) if cache else ""
+        vectors = await asyncio.to_thread(vector_cache.load, cache, key, len(chunks)) if cache else None
+        if vectors is not None:
+            log.info("took the %d chunk vectors the golden check computed", len(vectors))
+            return vectors
+        vectors = await asyncio.to_thread(compute, chunks)
+        if cache and self.hand_over_vectors:
+            await asyncio.to_thread(vector_cache.save, cache, key, vectors)
+        seconds = time.perf_counter() - started
+        log.info("embedded %d chunks in %.1fs (%.1f chunks/s)", len(vectors), seconds, len(vectors) / seconds)
+        return vectors
+
+    def current_llm_key(self) -> str:
+        """The primary model's key as the bot holds it now (rotated by watch_llm_keys)."""
+        return self.clients[0].api_key if self.clients else ""
+
+    def search_status(self) -> dict[str, object]:
+        """How questions are searched now, and why not as configured (for /readyz)."""
+        assert self.bot is not None
+        searcher = self.bot.searcher
+        status: dict[str, object] = {"mode": searcher.active_mode, "configured": searcher.mode}
+        if searcher.mode != "keyword":
+            status["embeddings"] = self.settings.embeddings_model or "bundled"
+            if searcher.active_mode == "keyword":
+                status["reason"] = self.search_problem or "computing the corpus's vectors"
+        return status
 
     async def close(self) -> None:
         if self.embedding is not None:
             self.embedding.cancel()  # the worker thread ends with its batch; its result is dropped
+        if self.remote_embedder is not None:
+            self.remote_embedder.stop()
         if self.clients:
             await self.clients[0].close()  # the HTTP client they share
         if self.session is not None:

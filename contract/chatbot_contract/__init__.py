@@ -74,6 +74,11 @@ METRICS_PATH: Final = "/metrics"
 
 # Writable scratch space (the root filesystem is read-only).
 TMP_DIR: Final = "/tmp"
+# In a pod with golden questions, the init container that asks them leaves the corpus's chunk
+# vectors here (in the pod's /tmp volume, which the bot container mounts too), so that the bot
+# starts with them instead of computing them again.
+VECTORS_DIR_ENV: Final = "CHATBOT_VECTORS_DIR"
+VECTORS_DIR: Final = f"{TMP_DIR}/chatbot-vectors"
 
 # The corpus init container (`python -m chatbot_server.corpus_fetch`): what to fetch, set by the
 # operator's builder. The destination is CORPUS_DIR_ENV, as for the bot.

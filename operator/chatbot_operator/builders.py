@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import chatbot_contract as contract
-from chatbot_operator import corpus, fallback_keys, golden, naming, spec_fields
+from chatbot_operator import bot_env, corpus, fallback_keys, golden, naming, spec_fields
 from chatbot_operator.api import API_VERSION, KIND
 from chatbot_operator.bot_settings import compute_settings_hash, serialize_settings
 from chatbot_operator.network_policy import BotNetworkPolicy, EgressRule
@@ -102,32 +102,6 @@ def build_service(owner: Owner, spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _build_bot_env(spec: Mapping[str, Any], llm_key: SecretKeyRef | None) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [
-        {"name": contract.CONFIG_FILE_ENV, "value": contract.CONFIG_FILE},
-        {"name": contract.CORPUS_DIR_ENV, "value": contract.CORPUS_DIR},
-        {"name": contract.PORT_ENV, "value": str(contract.PORT)},
-    ]
-    if spec_fields.api_keys_secret_name(spec):
-        env.append({"name": contract.API_KEYS_DIR_ENV, "value": contract.API_KEYS_DIR})
-    if llm_key is not None:
-        env.append({"name": contract.LLM_API_KEY_FILE_ENV, "value": contract.LLM_API_KEY_FILE})
-    env += _build_telemetry_env(spec)
-    return env
-
-
-def _build_telemetry_env(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The standard OpenTelemetry variables when spec.telemetry names a collector (none otherwise:
-    the bot then does not even load the SDK)."""
-    endpoint = spec.get("telemetry", {}).get("otlpEndpoint")
-    if not endpoint:
-        return []
-    return [
-        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
-        {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "http/protobuf"},
-    ]
-
-
 def _build_security_context() -> dict[str, Any]:
     """Passes the restricted Pod Security Standard."""
     return {
@@ -154,7 +128,7 @@ def _build_bot_container(spec: Mapping[str, Any], image: str, llm_key: SecretKey
         "name": BOT_CONTAINER,
         "image": image,
         "ports": [{"name": contract.PORT_NAME, "containerPort": contract.PORT, "protocol": "TCP"}],
-        "env": _build_bot_env(spec, llm_key),
+        "env": bot_env.build_bot_env(spec, llm_key),
         "volumeMounts": mounts,
         "resources": spec.get("resources") or spec_fields.RESOURCES,
         "securityContext": _build_security_context(),

@@ -46,6 +46,17 @@ class GoldenFailure:
         return record
 
 
+def build_bot_env(spec: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Where the golden check leaves the corpus's chunk vectors for the bot container (the pod's /tmp
+    volume, which both mount; the init container gets the bot's env): embedded once per pod, not
+    twice. None without golden questions."""
+    return (
+        [{"name": contract.VECTORS_DIR_ENV, "value": contract.VECTORS_DIR}]
+        if spec.get("goldenQuestions")
+        else []
+    )
+
+
 def build_init_containers(spec: Mapping[str, Any], bot_container: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The golden-questions init container for a ChatBot with golden questions, else none. It comes
     after the corpus fetch: the questions are asked of the fetched files."""

@@ -67,6 +67,10 @@ BOT_SETTINGS: Final = (
     BotSetting(("llm", "maxRetries"), "llm_max_retries", 2),
     BotSetting(("retrieval", "topK"), "retrieval_top_k", 4),
     BotSetting(("retrieval", "mode"), "retrieval_mode", "hybrid"),
+    # The LLM provider's embeddings instead of the bundled model; unset: the bundled model.
+    BotSetting(("retrieval", "embeddings", "model"), "embeddings_model"),
+    BotSetting(("retrieval", "embeddings", "dimensions"), "embeddings_dimensions"),
+    BotSetting(("retrieval", "embeddings", "relevanceThreshold"), "embeddings_relevance_threshold"),
 )
 
 # Defaults of the fields the operator itself reads (not rendered into the bot's settings).

@@ -12,7 +12,13 @@ streaming SSE chunks ending in `data: [DONE]` like OpenAI does, and plays script
   "stall-mid"   (stream) one content chunk, then silence for `stall_seconds`
   "error-mid"   (stream) two content chunks and an SSE error event, in one write
 
-Each request takes the next behaviour from `script` (then "ok"). Every request body is recorded
+It serves `POST /v1/embeddings` too (and Azure's `/openai/deployments/<d>/embeddings`), with the
+vectors of tests/support/fake_embeddings.py; `embedding_failure` makes every embeddings call fail
+until it is cleared: "401", "404" (no such model), "500", "429", "stall" (no answer for
+`stall_seconds`) or "dimensions" (vectors of the wrong size). With `api_key` set, both routes
+answer 401 to any other key, as OpenAI does.
+
+Each chat request takes the next behaviour from `script` (then "ok"). Every request body is recorded
 (unless `record=False`, for long load runs). `streams_open` counts the streams being written now and
 `streams_cut` those whose reader (the bot) went away before the end, so tests can see that a
 client's disconnect reaches the upstream. It runs in its own thread and event loop, so synchronous
@@ -31,6 +37,8 @@ from collections import deque
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.fake_embeddings import embeddings_response
 
 
 class FakeLLM:
@@ -57,6 +65,11 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.api_key: str | None = None  # None: any key (or none) is accepted
+        self.embedding_failure: str | None = None
+        self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_keys: list[str] = []  # the key each embeddings request carried
+        self.embedding_paths: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-llm", daemon=True)
         self._runner: web.AppRunner | None = None
@@ -105,6 +118,8 @@ class FakeLLM:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._completions)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -141,6 +156,8 @@ class FakeLLM:
             self.requests.append(body)
             self.paths.append(request.path_qs)
             self.headers.append(dict(request.headers))
+        if not self._authorized(request):
+            return _error(401, "Incorrect API key provided.", "invalid_api_key")
         behaviour = self.script.popleft() if self.script else "ok"
         if behaviour == "429":
             return _error(429, "Rate limit reached for requests", "rate_limit_exceeded", {"Retry-After": "0"})
@@ -163,6 +180,30 @@ class FakeLLM:
             request.transport.close()
             return web.Response()
         return web.json_response(self._completion(body))
+
+    def _authorized(self, request: web.Request) -> bool:
+        return self.api_key is None or _sent_key(request) == self.api_key
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.embedding_requests.append(body)
+        self.embedding_keys.append(_sent_key(request))
+        self.embedding_paths.append(request.path_qs)
+        failure = self.embedding_failure
+        if not self._authorized(request) or failure == "401":
+            return _error(401, "Incorrect API key provided.", "invalid_api_key")
+        if failure == "404":
+            return _error(404, f"The model {body.get('model')} does not exist.", "model_not_found")
+        if failure == "500":
+            return _error(500, "The server had an error while processing your request.", "server_error")
+        if failure == "429":
+            return _error(429, "Rate limit reached for requests", "rate_limit_exceeded", {"Retry-After": "0"})
+        if failure == "stall":
+            await self._stall(request)
+        if not body.get("input") or not body.get("model"):
+            return _error(400, "'input' and 'model' are required.", "invalid_request_error")
+        wrong_size = 7 if failure == "dimensions" else None
+        return web.json_response(embeddings_response(body, wrong_size))
 
     def _answer(self, body: dict[str, Any]) -> str:
         question = (body.get("messages") or [{}])[-1].get("content")
@@ -254,6 +295,11 @@ class FakeLLM:
             )
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
+
+
+def _sent_key(request: web.Request) -> str:
+    """The key a request carries: OpenAI's bearer token, or Azure's api-key header."""
+    return request.headers.get("api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -26,7 +26,8 @@ async def readyz(state: State) -> JSONResponse:
     if state.bot is None:
         reason = state.failure or "indexing the corpus"
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
-    return JSONResponse({"status": "ready", "chunks": state.bot.index.size})
+    # Ready with keyword search too: `search` says which mode answers and why not the configured one.
+    return JSONResponse({"status": "ready", "chunks": state.bot.index.size, "search": state.search_status()})
 
 
 @router.get(

@@ -124,6 +124,13 @@
 
   function showAnswer(div, turn, questionText) {
     if (turn.sources) showSources(div, turn.sources);
+    // With fallback models configured, which one answered is worth knowing.
+    if (turn.model) {
+      const by = document.createElement("p");
+      by.className = "answered-by";
+      by.textContent = `Answered by ${turn.model}`;
+      div.appendChild(by);
+    }
     // A stopped answer has no mode to report with a rating.
     if (turn.mode) showFeedback(div, turn, questionText, { jsonHeaders, errorMessage, save });
   }
@@ -200,6 +207,7 @@
             showNotice(reply, event.message);
           } else if (event.type === "done") {
             turn.mode = event.mode;
+            turn.model = event.model;
             reply.dataset.mode = event.mode;
           }
         }

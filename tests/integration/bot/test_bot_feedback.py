@@ -146,13 +146,16 @@ def test_the_feedback_route_is_in_the_openapi_document(start_bot: StartBot) -> N
     assert schema["properties"]["rating"]["enum"] == ["up", "down"]
 
 
+def fetched_from(corpus: Path, repo: str) -> Path:
+    """The corpus as the init container leaves it after fetching `repo` at SHA."""
+    (corpus / CORPUS_SOURCE_FILE).write_text(json.dumps({"repo": repo, "commit": SHA}))
+    return corpus
+
+
 def test_sources_link_to_the_files_at_the_commit_the_init_container_fetched(
     start_bot: StartBot, corpus: Path
 ) -> None:
-    (corpus / CORPUS_SOURCE_FILE).write_text(
-        json.dumps({"repo": "git@github.com:example/docs.git", "commit": SHA})
-    )
-    bot = start_bot(corpus_dir=corpus)
+    bot = start_bot(corpus_dir=fetched_from(corpus, "git@github.com:example/docs.git"))
     body = httpx.post(
         f"{bot.url}/api/chat",
         json={"messages": [{"role": "user", "content": "How do I configure the token?"}]},
@@ -161,6 +164,20 @@ def test_sources_link_to_the_files_at_the_commit_the_init_container_fetched(
     assert sources["guides/install.md"] == f"https://github.com/example/docs/blob/{SHA}/guides/install.md"
     # The record itself is no document: it is never indexed or cited.
     assert CORPUS_SOURCE_FILE not in sources
+
+
+def test_offline_openai_answers_link_their_sources_at_the_served_commit(
+    start_bot: StartBot, corpus: Path
+) -> None:
+    bot = start_bot(corpus_dir=fetched_from(corpus, "https://github.com/example/docs.git"))
+    request = {"model": "bot", "messages": [{"role": "user", "content": "How do I configure the token?"}]}
+    completion = httpx.post(f"{bot.url}/v1/chat/completions", json=request).json()
+    text = completion["choices"][0]["message"]["content"]
+    link = f"[guides/install.md](https://github.com/example/docs/blob/{SHA}/guides/install.md)"
+    assert f"- {link} (" in text
+    streamed = httpx.post(f"{bot.url}/v1/chat/completions", json={**request, "stream": True}).text
+    pieces = [json.loads(line[6:]) for line in streamed.splitlines() if line.startswith("data: {")]
+    assert link in "".join(piece["choices"][0]["delta"].get("content") or "" for piece in pieces)
 
 
 def test_sources_of_a_corpus_not_fetched_from_git_have_no_link(start_bot: StartBot, corpus: Path) -> None:

@@ -272,10 +272,10 @@ def test_a_reload_keeps_the_conversation_and_new_chat_clears_it(
         json.dumps({"repo": "git@github.com:example/docs.git", "commit": SHA})
     )
     with FakeLLM(answer="Use **EXAMPLE_TOKEN**.") as fake:
-        bot = start_bot(corpus_dir=corpus, **fake.bot_settings())
+        bot = start_bot(corpus_dir=corpus, **fake.bot_settings(model="gpt-4o-mini"))
         page.goto(bot.url)
         _ask(page, "How do I configure my token?")
-        _last_answer(page)
+        expect(_last_answer(page).locator(".answered-by")).to_have_text("Answered by gpt-4o-mini")
         page.locator(".message.bot").last.get_by_role("button", name="Good answer").click()
         page.get_by_role("button", name="Send feedback").click()
         expect(page.get_by_role("status").last).to_have_text("Thanks for your feedback.")
@@ -284,6 +284,7 @@ def test_a_reload_keeps_the_conversation_and_new_chat_clears_it(
         expect(page.locator(".message.user")).to_have_text(["How do I configure my token?"])
         answer = page.locator(".message.bot").last
         expect(answer.locator(".text strong")).to_have_text("EXAMPLE_TOKEN")  # rendered again
+        expect(answer.locator(".answered-by")).to_have_text("Answered by gpt-4o-mini")
         source = answer.locator(".sources a").first
         expect(source).to_have_attribute(
             "href", f"https://github.com/example/docs/blob/{SHA}/guides/install.md"
@@ -318,6 +319,7 @@ def test_sources_show_their_heading_and_path_and_link_only_to_https(
     expect(sources.first).to_contain_text("Configuration")
     expect(sources.first).to_contain_text("guides/install.md")
     expect(sources.first.locator("a")).to_have_count(0)
+    expect(_last_answer(page).locator(".answered-by")).to_have_count(0)  # offline: no model answered
 
 
 def test_the_page_works_by_keyboard_with_labels_and_announcements(start_bot: StartBot, page: Page) -> None:

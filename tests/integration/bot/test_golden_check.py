@@ -4,16 +4,24 @@ the pod's environment and settings file, asking a real bot pipeline (offline, or
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import yaml
 from tests.integration.bot.conftest import FAQ
+from tests.support.bot_server import BotServer
+from tests.support.embedding_model import fetch_model
 from tests.support.fake_llm import FakeLLM
 
 import chatbot_contract as contract
@@ -118,6 +126,32 @@ def test_an_unreachable_llm_fails_the_check_saying_so(
     failed = run_check(tmp_path, corpus, fake_llm.bot_settings(golden_questions=golden))
     assert failed.exit_code == 1
     assert "the LLM failed" in failed.termination_message
+
+
+def test_hybrid_golden_questions_wait_for_the_vectors_and_hand_them_to_the_bot(
+    tmp_path: Path, corpus: Path, start_bot: Callable[..., BotServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    search = {
+        "retrieval_mode": "hybrid",
+        "embedding_model_dir": fetch_model(),
+        "vectors_dir": tmp_path / "vectors",
+    }
+    golden = [{"question": "How do I install the client?", "expect": {"source": "guides/install.md"}}]
+    checked = run_check(
+        tmp_path, corpus, {"golden_questions": golden, **{k: str(v) for k, v in search.items()}}
+    )
+    assert (checked.exit_code, checked.termination_message) == (0, ""), checked.stderr
+    # The check asked once the vectors were ready (it left them when they were computed).
+    (handed,) = (tmp_path / "vectors").iterdir()
+    assert handed.suffix == ".npy"
+
+    with caplog.at_level(logging.INFO, logger="chatbot_server.state"):
+        bot = start_bot(corpus_dir=corpus, **search)
+        deadline = time.monotonic() + 30
+        while not re.search(r"^chatbot_corpus_vectors [1-9]", httpx.get(f"{bot.url}/metrics").text, re.M):
+            assert time.monotonic() < deadline, "the bot never switched to hybrid search"
+            time.sleep(0.05)
+    assert re.search(r"took the \d+ chunk vectors the golden check computed", caplog.text)
 
 
 def test_settings_the_bot_cannot_load_are_reported_as_a_check_error(tmp_path: Path, corpus: Path) -> None:

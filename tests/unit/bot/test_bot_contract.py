@@ -38,7 +38,10 @@ FULL_SPEC: dict[str, Any] = {
         "maxRetries": 3,
         "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"},
     },
-    "retrieval": {"topK": 6},
+    "retrieval": {
+        "topK": 6,
+        "embeddings": {"model": "embeddings-deployment", "dimensions": 256, "relevanceThreshold": 0.3},
+    },
     "faq": [{"question": "What are your support hours?", "answer": "Monday to Friday, 9am to 5pm."}],
     "fallbackMessage": "Our team will e-mail you.",
     "transcriptLog": True,

@@ -26,7 +26,11 @@ def test_spec_fields_map_to_bot_settings_names() -> None:
             "maxRetries": 3,
             "apiKeySecretRef": {"name": "llm-key", "key": "apiKey"},
         },
-        "retrieval": {"topK": 6, "mode": "semantic"},
+        "retrieval": {
+            "topK": 6,
+            "mode": "semantic",
+            "embeddings": {"model": "text-embedding-3-large", "dimensions": 1024, "relevanceThreshold": 0.35},
+        },
         "faq": [{"question": "Hours?", "answer": "Nine to five."}],
     }
     assert render_bot_settings("support", spec, "Be kind.") == {
@@ -50,6 +54,9 @@ def test_spec_fields_map_to_bot_settings_names() -> None:
         "llm_max_retries": 3,
         "retrieval_top_k": 6,
         "retrieval_mode": "semantic",
+        "embeddings_model": "text-embedding-3-large",
+        "embeddings_dimensions": 1024,
+        "embeddings_relevance_threshold": 0.35,
         "faq": [{"question": "Hours?", "answer": "Nine to five."}],
     }
 
@@ -76,3 +83,8 @@ def test_any_change_of_settings_changes_the_hash() -> None:
     )
     # Parts are separated, so moving text between them changes the hash too.
     assert compute_settings_hash("ab", "c") != compute_settings_hash("a", "bc")
+
+
+def test_without_provider_embeddings_nothing_of_them_is_rendered_and_the_bundled_model_is_used() -> None:
+    rendered = render_bot_settings("bot", {"retrieval": {"mode": "hybrid"}}, "p")
+    assert not [key for key in rendered if key.startswith("embeddings_")]

@@ -32,6 +32,8 @@ SERVER_ONLY = {
     "fallback-compatible-without-url",
     "fallback-openai-without-key",
     "fallbacks-when-offline",
+    "embeddings-when-offline",
+    "embeddings-in-keyword-mode",
 }
 
 

@@ -61,6 +61,20 @@ def test_golden_questions_are_asked_after_the_corpus_fetch_with_the_bot_containe
 def test_a_chatbot_without_golden_questions_gets_no_extra_container() -> None:
     pod = pod_spec({**SPEC, "goldenQuestions": []})
     assert [c["name"] for c in pod["initContainers"]] == ["corpus"]
+    assert "CHATBOT_VECTORS_DIR" not in {e["name"] for e in pod["containers"][0]["env"]}
+
+
+def test_the_golden_check_hands_its_vectors_to_the_bot_through_the_pods_tmp_volume() -> None:
+    pod = pod_spec(SPEC)
+    _, golden_init = pod["initContainers"]
+    (bot,) = pod["containers"]
+    for container in (golden_init, bot):
+        assert {"name": "CHATBOT_VECTORS_DIR", "value": "/tmp/chatbot-vectors"} in container["env"]
+        tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+        assert not tmp.get("readOnly")
+    # One volume for the pod, so what the init container writes is there for the bot.
+    volume = next(v for v in pod["volumes"] if v["name"] == tmp["name"])
+    assert "emptyDir" in volume
 
 
 def failed_pod(message: str, exit_code: int = 1, *, settings_hash: str = "rev-2") -> dict[str, Any]:

@@ -110,3 +110,16 @@ def test_generation_defaults_are_one_rule_with_or_without_a_generation_object(sp
         0,
         0,
     )
+
+
+def test_provider_embeddings_go_into_the_config_map_and_a_new_model_rolls_the_pods() -> None:
+    def spec(model: str) -> dict[str, Any]:
+        llm = {"provider": "openai-compatible", "baseURL": "http://vllm:8000/v1"}
+        return {**SPEC, "llm": llm, "retrieval": {"embeddings": {"model": model}}}
+
+    small = plan_settings(OWNER, spec("text-embedding-3-small"), INPUTS)
+    assert (
+        '"embeddings_model":"text-embedding-3-small"'
+        in children(spec("s"), small)["ConfigMap"]["data"]["settings.json"]
+    )
+    assert plan_settings(OWNER, spec("text-embedding-3-large"), INPUTS).hash != small.hash
