@@ -124,6 +124,10 @@ class RemoteEmbedder:
     def relevance_threshold(self) -> float:
         return self._threshold
 
+    @property
+    def identifier_threshold(self) -> float | None:
+        return None  # calibrated for the bundled model only (search.py)
+
     def embed_chunks(self, chunks: Sequence[Chunk]) -> Vectors:
         """A unit vector per chunk (its heading path and text), in order. Raises EmbeddingsError."""
         parts = []

@@ -60,6 +60,12 @@ class QuestionEmbedder(Protocol):
         """The cosine similarity a question's best chunk must reach to be answered from the corpus."""
         ...
 
+    @property
+    def identifier_threshold(self) -> float | None:
+        """The lower bar when the best passage holds an identifier the question names verbatim;
+        None: no such leniency (a model it was not calibrated for)."""
+        ...
+
     def embed_question(self, question: str) -> Vectors | None:
         """The question's unit vector (blocking: called in a worker thread); None when it could
         not be had (a provider's failure): that question is searched by keywords."""
@@ -151,7 +157,7 @@ class Searcher:
         if relevance >= self.embedder.relevance_threshold:
             return True
         # An embedder without a calibrated lower bound (a provider's) gets no leniency.
-        floor = getattr(self.embedder, "identifier_threshold", None)
+        floor = self.embedder.identifier_threshold
         if floor is None or relevance < floor or not passages:
             return False
         best = f"{passages[0].title}\n{passages[0].text}".lower()

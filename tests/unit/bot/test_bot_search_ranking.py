@@ -15,8 +15,7 @@ class FixedEmbedder:
 
     def __init__(self, threshold: float = 0.5, identifier_threshold: float | None = 0.2) -> None:
         self.relevance_threshold = threshold
-        if identifier_threshold is not None:
-            self.identifier_threshold = identifier_threshold
+        self.identifier_threshold = identifier_threshold
 
     def embed_question(self, question: str) -> np.ndarray:
         return np.array([1.0, 0.0], dtype=np.float32)
