@@ -162,8 +162,13 @@ def chunk_text(chunk: Chunk) -> str:
     return CHUNK_TEXT.format(title=chunk.title, text=chunk.text)
 
 
+class ModelLoadError(Exception):
+    """The model's files are there but cannot be read (a damaged image, a wrong file)."""
+
+
 def load_embedder(model_dir: Path | None, model: EmbeddingModel = DEFAULT_MODEL) -> Embedder | None:
-    """The embedder, or None (logged) when the model is not there: search stays keyword-only."""
+    """The embedder, or None (logged) when the model is not there: search stays keyword-only.
+    Raises ModelLoadError when its files are there but cannot be loaded."""
     if model_dir is None:
         return None
     missing = [name for name in (MODEL_FILE, TOKENIZER_FILE) if not (model_dir / name).is_file()]
@@ -171,6 +176,9 @@ def load_embedder(model_dir: Path | None, model: EmbeddingModel = DEFAULT_MODEL)
         log.warning("no embedding model in %s (missing %s): keyword search only", model_dir, missing)
         return None
     started = time.perf_counter()
-    embedder = Embedder(model_dir, model)
+    try:
+        embedder = Embedder(model_dir, model)
+    except Exception as error:  # ONNX Runtime's and the tokenizers' errors do not name the files
+        raise ModelLoadError(f"the embedding model in {model_dir} could not be loaded: {error}") from error
     log.info("embedding model loaded from %s in %.2fs", model_dir, time.perf_counter() - started)
     return embedder

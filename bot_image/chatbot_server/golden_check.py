@@ -38,6 +38,9 @@ async def ask_golden_questions(settings: Settings) -> list[GoldenFailure]:
     """Ask each golden question as a user would, one conversation each; the failures."""
     state = BotState.create(settings)
     state.hand_over_vectors = True
+    # An outage of the provider's embeddings: asked with keyword search now, not after the outage
+    # (the rollout waits on this check; the bot container tries the provider again itself).
+    state.retry_embeddings = False
     state.open_client()
     try:
         await state.prepare()

@@ -14,8 +14,10 @@ limit of Hugging Face's text-embeddings-inference (32), and small enough that a 
 little. Vectors are L2-normalised here, whatever the provider returns, so a dot product is a cosine.
 
 Failures are `EmbeddingsError`s with a kind (the metrics' label) and a message that names the model
-and never the key. The caller (state.py) keeps keyword search when the corpus cannot be embedded; a
-question whose embedding fails is searched by keywords (embed_question returns None), counted.
+and never the key. The caller (state.py) keeps keyword search while the corpus cannot be embedded,
+and tries again after a backoff when the failure is transient (an outage that outlasted the SDK's
+retries); a question whose embedding fails is searched by keywords (embed_question returns None),
+counted.
 """
 
 from __future__ import annotations
@@ -51,12 +53,21 @@ QUESTION_RETRIES = 1
 NO_THRESHOLD = -1.0
 
 
+# The provider may answer later: the corpus is embedded again after a backoff (state.py). The
+# other kinds (a refused key, no such model, a wrong size, a 4xx) need a new key or a new spec.
+TRANSIENT_KINDS = frozenset({"timeout", "connection", "rate_limited", "status_5xx"})
+
+
 class EmbeddingsError(Exception):
     """The provider's embeddings could not be had; `kind` labels the metrics."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in TRANSIENT_KINDS
 
 
 def create_embeddings_client(settings: Settings) -> OpenAI:

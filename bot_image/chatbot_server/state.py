@@ -28,11 +28,19 @@ from chatbot_server.tokens import TokenCounter, load_encoding
 from chatbot_server.usage import Usage
 
 if TYPE_CHECKING:  # NumPy and the openai SDK's sync client are loaded only for embeddings
+    from tenacity import RetryCallState
+
     from chatbot_server.chunking import Chunk
     from chatbot_server.embeddings import Vectors
     from chatbot_server.remote_embeddings import RemoteEmbedder
 
 log = logging.getLogger(__name__)
+
+# After a transient failure of the provider's embeddings (what the SDK's own retries, seconds apart,
+# did not outlast): the corpus is embedded again after 10 s, 20 s, 40 s ... then every 5 min, plus
+# up to 5 s of jitter.
+EMBEDDINGS_RETRY_FIRST_SECONDS = 10.0
+EMBEDDINGS_RETRY_MAX_SECONDS = 300.0
 
 
 @dataclass
@@ -53,6 +61,9 @@ class BotState:
     embeddings_refused_key: bool = False  # the provider's embeddings failed with 401/403
     remote_embedder: RemoteEmbedder | None = None  # spec.retrieval.embeddings: the provider's
     hand_over_vectors: bool = False  # the golden check leaves the vectors for the bot (vector_cache.py)
+    # The provider's embeddings are tried again after a transient failure; not by the golden check,
+    # which must not hold the rollout for an outage (the bot container tries again itself).
+    retry_embeddings: bool = True
 
     @classmethod
     def create(cls, settings: Settings, telemetry: Telemetry | None = None) -> BotState:
@@ -155,10 +166,15 @@ class BotState:
         """Compute the chunks' vectors in a worker thread (or take those the golden check left),
         then switch the searcher to its mode."""
         started = time.perf_counter()
-        if self.settings.embeddings_model is not None:
-            embedded = await self.embed_corpus_remotely(searcher)
-        else:
-            embedded = await self.embed_corpus_locally(searcher)
+        try:
+            if self.settings.embeddings_model is not None:
+                embedded = await self.embed_corpus_remotely(searcher)
+            else:
+                embedded = await self.embed_corpus_locally(searcher)
+        except Exception as error:  # a task's exception is otherwise lost: say it, on /readyz too
+            self.search_problem = f"computing the corpus's vectors failed: {error}"
+            log.exception("%s; the bot answers with keyword search", self.search_problem)
+            return
         if embedded is None:
             return  # logged: keyword search only
         embedder, vectors = embedded
@@ -182,7 +198,12 @@ class BotState:
         )
 
     async def embed_corpus_remotely(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:
-        """The provider's vectors, or None when its endpoint failed (logged, counted, on /readyz)."""
+        """The provider's vectors, or None when its endpoint failed for good (logged, counted, on
+        /readyz). A transient failure (an outage that outlasted the SDK's retries) is tried again
+        after a growing, jittered pause, so the pod turns hybrid once the provider is back; meanwhile
+        keyword search answers."""
+        from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_random
+
         from chatbot_server.remote_embeddings import EmbeddingsError, RemoteEmbedder
 
         if self.remote_embedder is not None:
@@ -190,18 +211,42 @@ class BotState:
         embedder = self.remote_embedder = RemoteEmbedder.for_settings(
             self.settings, self.current_llm_key, self.metrics
         )
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(
+                lambda error: self.retry_embeddings and isinstance(error, EmbeddingsError) and error.transient
+            ),
+            # Jittered, so that the pods of a ChatBot do not all come back to the provider at once.
+            wait=wait_exponential(multiplier=EMBEDDINGS_RETRY_FIRST_SECONDS, max=EMBEDDINGS_RETRY_MAX_SECONDS)
+            + wait_random(0, EMBEDDINGS_RETRY_FIRST_SECONDS / 2),
+            before_sleep=self.report_embedding_retry,
+            reraise=True,
+        )
         try:
-            vectors = await self.cached_vectors(
-                embedder.identity, searcher.index.chunks, embedder.embed_chunks
-            )
+            async for attempt in retrying:
+                with attempt:
+                    vectors = await self.cached_vectors(
+                        embedder.identity, searcher.index.chunks, embedder.embed_chunks
+                    )
         except EmbeddingsError as error:
             self.metrics.embedding_errors.labels("corpus", error.kind).inc()
             self.search_problem = f"embedding the corpus failed: {error}"
             self.embeddings_refused_key = error.kind == "auth"
             log.error("%s; the bot answers with keyword search", self.search_problem)
             return None
+        self.search_problem = None
         embedder.size = vectors.shape[1]  # questions' vectors must match, handed over or not
         return embedder, vectors
+
+    def report_embedding_retry(self, retry_state: RetryCallState) -> None:
+        """Count and show a transient failure to embed the corpus, and when it is tried again."""
+        assert retry_state.outcome is not None  # set by tenacity before it calls before_sleep
+        assert retry_state.next_action is not None
+        error = retry_state.outcome.exception()
+        kind = getattr(error, "kind", "unknown")
+        self.metrics.embedding_errors.labels("corpus", kind).inc()
+        pause = retry_state.next_action.sleep
+        self.search_problem = f"embedding the corpus failed: {error}; trying again in {pause:.0f}s"
+        log.warning("%s; keyword search answers until then", self.search_problem)
 
     async def cached_vectors(
         self, identity: str, chunks: Sequence[Chunk], compute: Callable[[Sequence[Chunk]], Vectors]

@@ -76,6 +76,29 @@ def test_without_the_model_a_hybrid_bot_is_ready_and_searches_by_keywords(
     assert 'chatbot_retrieval_mode_queries_total{mode="keyword"} 1.0' in httpx.get(f"{bot.url}/metrics").text
 
 
+def test_a_damaged_model_is_reported_on_readyz_and_keyword_search_answers(
+    start_bot: StartBot, corpus: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged-model"
+    damaged.mkdir()
+    (damaged / "model.onnx").write_bytes(b"not an ONNX graph")  # a truncated or corrupted image layer
+    (damaged / "tokenizer.json").write_text("{}")
+    bot = start_bot(corpus_dir=corpus, embedding_model_dir=damaged, retrieval_mode="hybrid")
+    deadline = time.monotonic() + 30
+    while (search := httpx.get(f"{bot.url}/readyz").json()["search"]).get("reason") in (
+        None,
+        "computing the corpus's vectors",
+    ):
+        assert time.monotonic() < deadline, f"the damaged model was never reported: {search}"
+        time.sleep(0.1)
+    assert search["mode"] == "keyword"
+    assert search["reason"] == (
+        f"computing the corpus's vectors failed: the embedding model in {damaged} could not be loaded: "
+        "Model missing. at line 1 column 2"  # what the tokenizers library says of the file
+    )
+    assert chat(bot, "How many requests per minute does the API allow?")["mode"] == "corpus"
+
+
 def test_a_follow_up_question_is_searched_with_the_previous_question(
     start_bot: StartBot, corpus: Path
 ) -> None:

@@ -22,7 +22,7 @@ from tests.support.fake_llm import FakeLLM
 from tests.support.secret_volume import write_secret_volume
 
 import chatbot_contract as contract
-from chatbot_server import llm_key, remote_embeddings
+from chatbot_server import llm_key, remote_embeddings, state
 from chatbot_server.remote_embeddings import BATCH_SIZE
 
 StartBot = Callable[..., BotServer]
@@ -179,10 +179,10 @@ def test_a_corpus_refused_for_its_key_is_embedded_again_once_the_key_is_rotated(
     [
         ("401", "auth", "refused the API key (HTTP 401)"),
         ("404", "not_found", "has no embeddings model 'text-embedding-3-small' (HTTP 404)"),
-        ("500", "status_5xx", "returned HTTP 500"),
         ("dimensions", "dimensions", "returned vectors of [7] dimensions, not 48"),
     ],
 )
+@pytest.mark.usefixtures("fast_embedding_retries")
 def test_a_failing_endpoint_leaves_keyword_search_and_says_why(
     start_bot: StartBot,
     fake_llm: FakeLLM,
@@ -205,8 +205,8 @@ def test_a_failing_endpoint_leaves_keyword_search_and_says_why(
     assert status["configured"] == "hybrid"
     assert reason in status["reason"]
     assert f'chatbot_embedding_errors_total{{kind="{kind}",stage="corpus"}} 1.0' in metrics(bot)
-    if failure == "500":
-        assert len(fake_llm.embedding_requests) == 2  # the SDK retried (llm_max_retries 1), then gave up
+    time.sleep(0.5)  # ten retry pauses: a key, a model or a size that is wrong stays wrong
+    assert len(fake_llm.embedding_requests) == 1
     assert any(reason in record.getMessage() for record in caplog.records)
     assert "sk-secret-key" not in caplog.text
     assert "sk-secret-key" not in str(status)
@@ -214,6 +214,53 @@ def test_a_failing_endpoint_leaves_keyword_search_and_says_why(
     answer = ask(bot, KEYWORDS)
     assert answer["sources"][0]["path"] == "limits.rst"
     assert 'chatbot_retrieval_mode_queries_total{mode="keyword"} 1.0' in metrics(bot)
+
+
+@pytest.fixture
+def fast_embedding_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "EMBEDDINGS_RETRY_FIRST_SECONDS", 0.05)  # 10 s in a pod
+    monkeypatch.setattr(state, "EMBEDDINGS_RETRY_MAX_SECONDS", 0.2)  # 5 min in a pod
+
+
+@pytest.mark.parametrize(("failure", "kind"), [("500", "status_5xx"), ("429", "rate_limited")])
+@pytest.mark.usefixtures("fast_embedding_retries")
+def test_a_corpus_is_embedded_once_the_provider_is_back_from_an_outage(
+    start_bot: StartBot, fake_llm: FakeLLM, corpus: Path, tmp_path: Path, failure: str, kind: str
+) -> None:
+    fake_llm.embedding_failure = failure
+    bot = start_bot(**remote_settings(fake_llm, corpus, tmp_path, llm_max_retries=1))
+    wait_for(
+        lambda: metric(bot, f'chatbot_embedding_errors_total{{kind="{kind}",stage="corpus"}}') >= 3,
+        "the corpus was not tried again",
+    )
+    status = search_status(bot)
+    assert status["mode"] == "keyword"
+    assert "trying again in" in status["reason"]
+    assert ask(bot, KEYWORDS)["sources"][0]["path"] == "limits.rst"  # answered meanwhile
+    failed_calls = len(fake_llm.embedding_requests)
+
+    fake_llm.embedding_failure = None  # the provider is back
+    wait_for(lambda: search_status(bot)["mode"] == "hybrid", "the corpus was not embedded after the outage")
+    assert "reason" not in search_status(bot)
+    assert ask(bot, PARAPHRASE)["sources"][0]["path"] == "limits.rst"
+    assert metric(bot, "chatbot_corpus_vectors") == metric(bot, "chatbot_corpus_chunks")
+    assert len(fake_llm.embedding_requests) > failed_calls
+
+
+def test_the_golden_check_does_not_wait_out_an_outage(
+    tmp_path: Path, fake_llm: FakeLLM, corpus: Path
+) -> None:
+    # The golden check holds the rollout: it asks with keyword search at once (the bot container
+    # tries the provider again itself), rather than pausing 10 s, 20 s, 40 s ... for the outage.
+    fake_llm.embedding_failure = "500"
+    settings = remote_settings(fake_llm, corpus, tmp_path, llm_max_retries=0)
+    file_settings = {key: str(value) if isinstance(value, Path) else value for key, value in settings.items()}
+    golden = [{"question": KEYWORDS, "expect": {"source": "limits.rst"}}]
+    result = run_check(tmp_path, corpus, {**file_settings, "golden_questions": golden})
+    assert (result.exit_code, result.termination_message) == (0, ""), result.stderr
+    assert "embedding the corpus failed" in result.stderr
+    assert "trying again" not in result.stderr
+    assert len(fake_llm.embedding_requests) == 1
 
 
 def test_a_failing_question_embedding_is_searched_by_keywords_and_counted(
