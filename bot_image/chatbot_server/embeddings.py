@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
 
 DIMENSIONS = 384
+# Each concurrent model call holds its own activations (a few MiB for a 256-token chunk); past a
+# few cores a pod's memory limit, not its CPU, would set the pace.
+MAX_THREADS = 4
 MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
 
 
@@ -141,16 +145,28 @@ class Embedder:
         vector: Vectors = self.embed([self.model.query_prefix + question])[0]
         return vector
 
-    def embed_chunks(self, chunks: Sequence[Chunk]) -> Vectors:
+    def embed_chunks(self, chunks: Sequence[Chunk], threads: int = 1) -> Vectors:
         """A vector per chunk, of its heading path and text, in the chunks' order.
 
-        One chunk at a time: the int8 model quantizes its activations with one scale per call, so a
-        chunk embedded in a batch got a vector that depended on its neighbours (by up to 0.018), and
-        batches of 8 took twice the CPU time of single chunks (padding; docs/benchmarks.md).
+        One chunk per model call: the int8 model quantizes its activations with one scale per call,
+        so a chunk embedded in a batch got a vector that depended on its neighbours (by up to
+        0.018), and batches of 8 took twice the CPU time of single chunks (padding;
+        docs/benchmarks.md). Calls run on `threads` threads at once (ONNX Runtime's session is
+        thread-safe and releases the GIL), each call on one core: the same vectors, bit for bit,
+        sooner where the pod has idle cores.
         """
         vectors = np.zeros((len(chunks), DIMENSIONS), dtype=np.float32)
-        for number, chunk in enumerate(chunks):
-            vectors[number] = self.embed([self.model.passage_prefix + chunk_text(chunk)])[0]
+
+        def embed_one(number: int) -> None:
+            vectors[number] = self.embed([self.model.passage_prefix + chunk_text(chunks[number])])[0]
+
+        if threads <= 1 or len(chunks) <= 1:
+            for number in range(len(chunks)):
+                embed_one(number)
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="embed-corpus") as pool:
+                for _ in pool.map(embed_one, range(len(chunks))):
+                    pass  # re-raises a call's exception here
         return_freed_memory()
         return vectors
 
@@ -160,6 +176,13 @@ CHUNK_TEXT = "{title}\n{text}"  # what of a chunk is embedded
 
 def chunk_text(chunk: Chunk) -> str:
     return CHUNK_TEXT.format(title=chunk.title, text=chunk.text)
+
+
+def embedding_threads(configured: int | None) -> int:
+    """How many chunks embed_chunks embeds at once: the configured count (the operator gives the
+    container's CPU limit), else the CPUs this process may run on; at most MAX_THREADS."""
+    available = configured or len(os.sched_getaffinity(0))
+    return max(1, min(available, MAX_THREADS))
 
 
 class ModelLoadError(Exception):

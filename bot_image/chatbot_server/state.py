@@ -187,14 +187,18 @@ class BotState:
         """The bundled model's vectors, or None when the model is not there (logged)."""
         # Imported here: ONNX Runtime and the tokenizers stay out of a keyword-only bot, and out of a
         # bot on its provider's embeddings.
-        from chatbot_server.embeddings import load_embedder
+        from chatbot_server.embeddings import embedding_threads, load_embedder
 
         embedder = await asyncio.to_thread(load_embedder, self.settings.embedding_model_dir)
         if embedder is None:
             self.search_problem = f"no embedding model in {self.settings.embedding_model_dir}"
             return None
+        threads = embedding_threads(self.settings.embedding_threads)
+        log.info("embedding the corpus on %d thread(s)", threads)
         return embedder, await self.cached_vectors(
-            embedder.identity, searcher.index.chunks, embedder.embed_chunks
+            embedder.identity,
+            searcher.index.chunks,
+            functools.partial(embedder.embed_chunks, threads=threads),
         )
 
     async def embed_corpus_remotely(self, searcher: Searcher) -> tuple[QuestionEmbedder, Vectors] | None:

@@ -96,6 +96,21 @@ def read(spec: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def read_or_default(spec: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path`, else its BOT_SETTINGS default (UNSET if it has none)."""
+    value = read(spec, path)
+    if value is UNSET:
+        value = next((field.default for field in BOT_SETTINGS if field.path == path), UNSET)
+    return value
+
+
+def embeds_with_bundled_model(spec: Mapping[str, Any]) -> bool:
+    """Whether the bot embeds its corpus with its bundled model: in semantic or hybrid mode, without
+    the provider's embeddings (spec.retrieval.embeddings)."""
+    mode = read_or_default(spec, ("retrieval", "mode"))
+    return mode != "keyword" and read(spec, ("retrieval", "embeddings", "model")) is UNSET
+
+
 def service_type(spec: Mapping[str, Any]) -> str:
     return str(spec.get("service", {}).get("type", SERVICE_TYPE))
 

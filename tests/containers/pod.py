@@ -12,6 +12,7 @@ test shares one between containers (the corpus), with the kubelet's permissions 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -127,8 +128,15 @@ class PodContainer:
         return [*args, self.image, *command[1:], *self.container.get("args", [])]
 
     def _downward_value(self, variable: Mapping[str, Any]) -> str:
-        """The downward API's pod name, which the container's name stands in for; nothing else."""
-        field_path = variable["valueFrom"].get("fieldRef", {}).get("fieldPath")
+        """The downward API's pod name, which the container's name stands in for, and the CPU limit
+        in whole cores, which is the host's CPUs (the container runs without a CPU limit, as on a
+        node without one the kubelet gives its allocatable CPUs); nothing else."""
+        source = variable["valueFrom"]
+        if "resourceFieldRef" in source:
+            assert source["resourceFieldRef"] == {"resource": "limits.cpu", "divisor": "1"}, variable
+            assert "cpu" not in self.container.get("resources", {}).get("limits", {}), "no --cpus here"
+            return str(os.cpu_count())
+        field_path = source.get("fieldRef", {}).get("fieldPath")
         assert field_path == "metadata.name", f"env {variable['name']} is not a plain value: no translation"
         return self.name
 

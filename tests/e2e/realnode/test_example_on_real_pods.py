@@ -11,6 +11,7 @@ and the web page in headless Chromium.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import shutil
 import subprocess
@@ -21,7 +22,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from kubernetes.utils import parse_quantity
 
+from chatbot_server.embeddings import MAX_THREADS
 from tests.e2e.cluster import Cluster, condition, wait_until
 from tests.e2e.operator_process import Release
 from tests.e2e.realnode.conftest import ExampleBot, bot_pods
@@ -153,6 +156,19 @@ def test_pods_are_admitted_under_restricted_and_run_read_only_as_non_root(
     assert int(gid) != 0
     assert "Read-only file system" in probe.stderr, probe.stderr
     assert probe.returncode != 0
+
+
+def test_the_corpus_is_embedded_on_as_many_cores_as_the_kubelet_gives_the_container(
+    cluster: Cluster, real_node: RealNode, example_bot: ExampleBot
+) -> None:
+    # The example sets no CPU limit: the downward API gives the node's allocatable CPUs, rounded up
+    # (the bot caps them at 4). The golden check embeds the corpus and hands its vectors to the bot.
+    allocatable = cluster.get("node", real_node.name)["status"]["allocatable"]["cpu"]
+    threads = min(math.ceil(parse_quantity(allocatable)), MAX_THREADS)
+    pod = str(bot_pods(cluster, example_bot)[0]["metadata"]["name"])
+    logs = cluster.kubectl("logs", "-n", example_bot.namespace, pod, "-c", "golden-questions").stdout
+    assert f"embedding the corpus on {threads} thread(s)" in logs, logs[-2000:]
+    assert re.search(r"embedded \d+ chunks in", logs), logs[-2000:]
 
 
 @contextlib.contextmanager

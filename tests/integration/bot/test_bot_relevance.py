@@ -3,6 +3,7 @@ ready, follow-up questions searched with the conversation, extracts from distinc
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -53,10 +54,14 @@ def test_a_question_that_only_shares_a_word_with_the_docs_gets_the_fallback(
 
 
 def test_hybrid_search_answers_paraphrases_once_the_vectors_are_ready_and_falls_back_on_the_rest(
-    start_bot: StartBot, corpus: Path, model_dir: Path
+    start_bot: StartBot, corpus: Path, model_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot = start_bot(corpus_dir=corpus, embedding_model_dir=model_dir, retrieval_mode="hybrid")
+    caplog.set_level(logging.INFO, logger="chatbot_server.state")
+    bot = start_bot(
+        corpus_dir=corpus, embedding_model_dir=model_dir, retrieval_mode="hybrid", embedding_threads=2
+    )
     wait_for_vectors(bot)
+    assert "embedding the corpus on 2 thread(s)" in caplog.text  # the container's CPU limit
     answer = chat(bot, "Is there a cap on how many API calls I can send?")
     assert answer["mode"] == "corpus"
     assert answer["sources"][0]["path"] == "limits.rst"  # type: ignore[index]

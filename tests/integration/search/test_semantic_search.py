@@ -79,3 +79,15 @@ def test_without_vectors_a_hybrid_searcher_answers_by_keywords() -> None:
     assert found.passages[0].path == "install.md"
     assert found.relevant
     assert not searcher(None).search("weather in Paris", 3).relevant
+
+
+def test_the_corpus_embedded_on_several_threads_gets_the_same_vectors_in_the_same_order(
+    embedder: Embedder,
+) -> None:
+    # One chunk per model call on each thread: the same vectors, bit for bit, as on one thread (the
+    # golden check's vectors are handed to the bot, whatever the threads of each container).
+    chunks = [Chunk(c.path, c.title, f"{c.text} ({number})") for number, c in enumerate(CHUNKS * 5)]
+    one = embedder.embed_chunks(chunks)
+    assert np.array_equal(embedder.embed_chunks(chunks, threads=3), one)
+    assert one.shape == (20, 384)
+    assert len({row.tobytes() for row in one}) == 20  # every chunk its own vector, none left at zero

@@ -57,21 +57,27 @@ FULL_SPEC: dict[str, Any] = {
 pytestmark = pytest.mark.usefixtures("no_chatbot_environment")
 
 
+def pod_of(spec: dict[str, Any], llm_key: SecretKeyRef | None = None) -> dict[str, Any]:
+    """The bot's pod spec as the operator builds it."""
+    deployment = builders.build_deployment(
+        Owner(name="docs-assistant", namespace="docs", uid="uid"),
+        spec,
+        image="bot:1",
+        settings_hash="h",
+        corpus_commit=None,
+        llm_key=llm_key,
+    )
+    pod: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return pod
+
+
 def test_the_bot_loads_every_setting_the_operator_renders(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     rendered = render_bot_settings("docs-assistant", FULL_SPEC, "You are Docsy.")
     config = tmp_path / contract.CONFIG_FILE_KEY
     config.write_text(serialize_settings(rendered))
-    deployment = builders.build_deployment(
-        Owner(name="docs-assistant", namespace="docs", uid="uid"),
-        FULL_SPEC,
-        image="bot:1",
-        settings_hash="h",
-        corpus_commit=None,
-        llm_key=SecretKeyRef(name="llm-key", key="apiKey"),
-    )
-    pod = deployment["spec"]["template"]["spec"]
+    pod = pod_of(FULL_SPEC, llm_key=SecretKeyRef(name="llm-key", key="apiKey"))
     (container,) = pod["containers"]
     # Each mount, here a folder; the Secret volumes with the keys they project.
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
@@ -143,14 +149,7 @@ def test_the_bot_reads_each_fallback_key_where_the_operator_mounts_it(tmp_path: 
     }
     secrets = {("openai-key", "apiKey"): "sk-openai\n", ("azure-key", "token"): "sk-azure\n"}
     rendered = render_bot_settings("docs-assistant", spec, "You help.")
-    pod = builders.build_deployment(
-        Owner(name="docs-assistant", namespace="docs", uid="uid"),
-        spec,
-        image="bot:1",
-        settings_hash="h",
-        corpus_commit=None,
-        llm_key=None,
-    )["spec"]["template"]["spec"]
+    pod = pod_of(spec)
     (mount,) = [
         m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == contract.LLM_FALLBACK_KEYS_DIR
     ]
@@ -177,3 +176,17 @@ def test_the_bot_reads_each_fallback_key_where_the_operator_mounts_it(tmp_path: 
         ("openai-compatible", "llama3", None),
         ("azure-openai", "gpt-4o", "backup"),
     ]
+
+
+def test_the_bundled_models_threads_are_the_cpu_limit_the_kubelet_resolves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = {"model": "gpt-4o-mini"}  # offline, hybrid with the bundled model: the defaults
+    (container,) = pod_of(spec)["containers"]
+    (variable,) = [item for item in container["env"] if "valueFrom" in item]
+    assert variable["valueFrom"] == {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
+    config = tmp_path / contract.CONFIG_FILE_KEY
+    config.write_text(serialize_settings(render_bot_settings("docs-assistant", spec, "You are Docsy.")))
+    monkeypatch.setenv(contract.CONFIG_FILE_ENV, str(config))
+    monkeypatch.setenv(variable["name"], "2")  # what the kubelet gives for a limit of 1500m
+    assert load_settings(corpus_dir=tmp_path).embedding_threads == 2

@@ -135,7 +135,7 @@ def test_llm_api_key_is_a_mounted_secret_key_never_a_value_nor_a_variable() -> N
         "value": contract.LLM_API_KEY_FILE,
     }
     assert contract.LLM_API_KEY_ENV not in env
-    assert not [e for e in container["env"] if "valueFrom" in e]
+    assert not [e for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
     volumes = {v["name"]: v for v in pod["volumes"]}
     # Only that key of the Secret, under the file name the bot reads; no subPath (never updated).
     assert volumes["llm-api-key"] == {
@@ -278,7 +278,8 @@ def test_a_telemetry_endpoint_reaches_the_bot_as_the_standard_otlp_variables() -
     spec = example_spec()
     spec["telemetry"] = {"otlpEndpoint": "http://otel-collector.monitoring.svc:4318"}
     env = {
-        e["name"]: e["value"] for e in deployment(spec)["spec"]["template"]["spec"]["containers"][0]["env"]
+        e["name"]: e.get("value")
+        for e in deployment(spec)["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.monitoring.svc:4318"
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"

@@ -51,9 +51,7 @@ def test_golden_questions_are_asked_after_the_corpus_fetch_with_the_bot_containe
     assert golden_init["command"] == ["python", "-m", "chatbot_server.golden_check"]
     assert golden_init["image"] == bot["image"]
     assert golden_init["volumeMounts"] == bot["volumeMounts"]
-    assert {e["name"]: e["value"] for e in bot["env"]}.items() <= {
-        e["name"]: e["value"] for e in golden_init["env"]
-    }.items()
+    assert all(variable in golden_init["env"] for variable in bot["env"])
     assert golden_init["securityContext"] == bot["securityContext"]
     assert "readinessProbe" not in golden_init
 
@@ -198,3 +196,25 @@ def test_a_chatbot_without_golden_questions_has_no_golden_condition_or_status() 
     status = reconciled(chatbot(spec={**SPEC, "goldenQuestions": []}), ROLLED)
     assert golden.CONDITION not in conditions(status)
     assert "goldenQuestions" not in status
+
+
+def test_the_bundled_model_embeds_on_as_many_cores_as_each_containers_cpu_limit_allows() -> None:
+    pod = pod_spec(SPEC)  # hybrid, the default mode, with the bundled model
+    threads = {
+        "name": "CHATBOT_EMBEDDING_THREADS",
+        # No containerName: the kubelet reads each container's own limit (rounded up to whole
+        # cores), or the node's allocatable CPUs when it has none.
+        "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}},
+    }
+    for container in (*pod["initContainers"][1:], *pod["containers"]):
+        assert threads in container["env"], container["name"]
+    assert threads not in pod["initContainers"][0].get("env", [])  # the corpus fetch embeds nothing
+
+
+def test_no_embedding_threads_where_the_bundled_model_is_not_used() -> None:
+    keyword = pod_spec({**SPEC, "retrieval": {"mode": "keyword"}})
+    provider = pod_spec(
+        {**SPEC, "retrieval": {"mode": "hybrid", "embeddings": {"model": "text-embedding-3-small"}}}
+    )
+    for pod in (keyword, provider):
+        assert "CHATBOT_EMBEDDING_THREADS" not in {e["name"] for e in pod["containers"][0]["env"]}
