@@ -41,9 +41,12 @@ log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
 
 DIMENSIONS = 384
-# Each concurrent model call holds its own activations (a few MiB for a 256-token chunk); past a
-# few cores a pod's memory limit, not its CPU, would set the pace.
-MAX_THREADS = 4
+# Two threads embed docs/ 1.8 times as fast as one. Each concurrent model call holds its own
+# activations, and glibc gives each thread its own malloc arena, which keeps memory after the corpus
+# is done: measured for docs/, the process kept +8 to +19 MiB with two threads, +76 MiB with four
+# (peaks +50 and +127 MiB), against the 120 MiB that semantic search may add in all
+# (docs/benchmarks.md, "Cost of semantic search").
+MAX_THREADS = 2
 MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
 
 

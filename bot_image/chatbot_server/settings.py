@@ -152,8 +152,8 @@ class Settings(BaseSettings):
     # Where the golden check leaves the chunk vectors for the bot (vector_cache.py); set by the
     # operator in pods with golden questions. None: each process computes its own.
     vectors_dir: Path | None = None
-    # How many chunks the bundled model embeds at once, one core each (capped at 4: each call holds
-    # its own activations). Set by the operator to the container's CPU limit, rounded up, or the
+    # How many chunks the bundled model embeds at once, one core each (capped at 2: each thread keeps
+    # memory, embeddings.MAX_THREADS). Set by the operator to the container's CPU limit, rounded up, or the
     # node's CPUs without one (the downward API); None: the CPUs this process may run on.
     embedding_threads: int | None = Field(None, ge=1)
     # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.

@@ -162,7 +162,7 @@ def test_the_corpus_is_embedded_on_as_many_cores_as_the_kubelet_gives_the_contai
     cluster: Cluster, real_node: RealNode, example_bot: ExampleBot
 ) -> None:
     # The example sets no CPU limit: the downward API gives the node's allocatable CPUs, rounded up
-    # (the bot caps them at 4). The golden check embeds the corpus and hands its vectors to the bot.
+    # (the bot caps them at 2). The golden check embeds the corpus and hands its vectors to the bot.
     allocatable = cluster.get("node", real_node.name)["status"]["allocatable"]["cpu"]
     threads = min(math.ceil(parse_quantity(allocatable)), MAX_THREADS)
     pod = str(bot_pods(cluster, example_bot)[0]["metadata"]["name"])

@@ -11,7 +11,7 @@ from chatbot_server.embeddings import MAX_THREADS, embedding_threads
 from chatbot_server.settings import Settings
 
 
-@pytest.mark.parametrize(("limit", "threads"), [(1, 1), (2, 2), (4, 4), (64, MAX_THREADS)])
+@pytest.mark.parametrize(("limit", "threads"), [(1, 1), (2, 2), (64, MAX_THREADS)])
 def test_the_cpu_limit_sets_the_threads_up_to_the_cap(limit: int, threads: int) -> None:
     # 64: a pod without a CPU limit on a big node gets the node's CPUs from the downward API, but each
     # concurrent call holds its own activations, so the memory limit is kept in sight.
