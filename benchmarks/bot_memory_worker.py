@@ -29,13 +29,21 @@ def main() -> None:
     index = build_index(DOCS_DIR)
     figures["indexed"] = rss_mib()
     if mode == "hybrid":
-        from chatbot_server.embeddings import DEFAULT_MODEL, MODELS, Embedder, default_model_dir
+        from chatbot_server.embeddings import (
+            DEFAULT_MODEL,
+            MODELS,
+            Embedder,
+            default_model_dir,
+            embedding_threads,
+        )
         from chatbot_server.search import Searcher
 
         model = MODELS[sys.argv[2]] if len(sys.argv) > 2 else DEFAULT_MODEL
         searcher = Searcher(index, "hybrid")
         embedder = Embedder(default_model_dir(model), model)
-        searcher.attach_vectors(embedder, embedder.embed_chunks(index.chunks))
+        # As the bot server embeds: on one thread (embeddings.MAX_THREADS says why).
+        vectors = embedder.embed_chunks(index.chunks, threads=embedding_threads(None))
+        searcher.attach_vectors(embedder, vectors)
         searcher.search("How do I protect the bot's API with keys?", 4)
         figures["embedded"] = rss_mib()
     json.dump(figures, sys.stdout)

@@ -41,11 +41,13 @@ log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
 
 DIMENSIONS = 384
-# Two threads embed docs/ 1.8 times as fast as one. Each concurrent model call holds its own
-# activations, and glibc gives each thread its own malloc arena, which keeps memory after the corpus
-# is done: measured for docs/, the process kept +8 to +19 MiB with two threads, +76 MiB with four
-# (peaks +50 and +127 MiB), against the 120 MiB that semantic search may add in all
-# (docs/benchmarks.md, "Cost of semantic search").
+# Threads embedding the corpus at once, for the golden check, whose process ends once it is done.
+# Not for the bot server: each thread kept memory after the corpus was embedded (glibc gives each
+# its own malloc arena): the bot's process held +112 to +124 MiB over the baseline with two
+# threads against +80 with one, past the 120 MiB that semantic search may add; and a single arena
+# for the whole process made indexing 26 % slower. Each concurrent call also raises the peak (+50
+# MiB with two threads for docs/, +127 with four), hence the cap (docs/benchmarks.md, "Cost of
+# semantic search").
 MAX_THREADS = 2
 MODEL_FILE, TOKENIZER_FILE = "model.onnx", "tokenizer.json"
 
@@ -183,9 +185,8 @@ def chunk_text(chunk: Chunk) -> str:
 
 def embedding_threads(configured: int | None) -> int:
     """How many chunks embed_chunks embeds at once: the configured count (the operator gives the
-    container's CPU limit), else the CPUs this process may run on; at most MAX_THREADS."""
-    available = configured or len(os.sched_getaffinity(0))
-    return max(1, min(available, MAX_THREADS))
+    golden check its container's CPU limit), else one; at most MAX_THREADS."""
+    return max(1, min(configured or 1, MAX_THREADS))
 
 
 class ModelLoadError(Exception):

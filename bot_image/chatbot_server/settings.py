@@ -152,9 +152,9 @@ class Settings(BaseSettings):
     # Where the golden check leaves the chunk vectors for the bot (vector_cache.py); set by the
     # operator in pods with golden questions. None: each process computes its own.
     vectors_dir: Path | None = None
-    # How many chunks the bundled model embeds at once, one core each (capped at 2: each thread keeps
-    # memory, embeddings.MAX_THREADS). Set by the operator to the container's CPU limit, rounded up, or the
-    # node's CPUs without one (the downward API); None: the CPUs this process may run on.
+    # How many chunks the bundled model embeds at once, one core each (at most 2,
+    # embeddings.MAX_THREADS). The operator sets it in the golden check's container to its CPU
+    # limit, rounded up, or the node's CPUs without one (the downward API); None: one.
     embedding_threads: int | None = Field(None, ge=1)
     # Asked by `python -m chatbot_server.golden_check` before the pod serves; the server ignores them.
     golden_questions: list[GoldenQuestion] = Field(default_factory=list)

@@ -20,19 +20,8 @@ def build_bot_env(spec: Mapping[str, Any], llm_key: SecretKeyRef | None) -> list
     if llm_key is not None:
         env.append({"name": contract.LLM_API_KEY_FILE_ENV, "value": contract.LLM_API_KEY_FILE})
     env += golden.build_bot_env(spec)
-    env += build_embedding_env(spec)
     env += build_telemetry_env(spec)
     return env
-
-
-def build_embedding_env(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """How many cores the bundled model may embed the corpus on: the container's CPU limit,
-    rounded up, or the node's allocatable CPUs when it has none (the downward API resolves it in
-    each container, the golden init container included). None when the bundled model is unused."""
-    if not spec_fields.embeds_with_bundled_model(spec):
-        return []
-    limit = {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
-    return [{"name": contract.EMBEDDING_THREADS_ENV, "valueFrom": limit}]
 
 
 def build_telemetry_env(spec: Mapping[str, Any]) -> list[dict[str, Any]]:

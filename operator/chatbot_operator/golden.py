@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import chatbot_contract as contract
-from chatbot_operator import naming
+from chatbot_operator import naming, spec_fields
 
 INIT_CONTAINER: Final = "golden-questions"
 COMMAND: Final = ("python", "-m", "chatbot_server.golden_check")
@@ -60,16 +60,28 @@ def build_bot_env(spec: Mapping[str, Any]) -> list[dict[str, str]]:
 def build_init_containers(spec: Mapping[str, Any], bot_container: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The golden-questions init container for a ChatBot with golden questions, else none. It comes
     after the corpus fetch: the questions are asked of the fetched files."""
-    return [build_golden_init_container(bot_container)] if spec.get("goldenQuestions") else []
+    if not spec.get("goldenQuestions"):
+        return []
+    embeds = spec_fields.embeds_with_bundled_model(spec)
+    return [build_golden_init_container(bot_container, embeds=embeds)]
 
 
-def build_golden_init_container(bot_container: Mapping[str, Any]) -> dict[str, Any]:
+def build_golden_init_container(bot_container: Mapping[str, Any], *, embeds: bool) -> dict[str, Any]:
     """The init container that asks the golden questions: the bot container's image, settings,
-    mounts and resources (it builds the same bot in-process), without its ports and probes."""
+    mounts and resources (it builds the same bot in-process), without its ports and probes.
+
+    With the bundled model (`embeds`), it embeds the corpus on as many cores as its CPU limit,
+    rounded up, allows (the node's allocatable CPUs without one; the bot caps them at 2): the pod
+    is Ready only once this is done, and the process ends after, so the memory the threads keep
+    goes with it (the bot container embeds on one thread, when it embeds at all).
+    """
     env = [
         *bot_container["env"],
         {"name": contract.GOLDEN_TERMINATION_LOG_ENV, "value": contract.TERMINATION_LOG},
     ]
+    if embeds:
+        limit = {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
+        env.append({"name": contract.EMBEDDING_THREADS_ENV, "valueFrom": limit})
     return {
         "name": INIT_CONTAINER,
         "image": bot_container["image"],

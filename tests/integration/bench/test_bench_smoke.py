@@ -131,7 +131,7 @@ def test_the_semantic_cost_benchmark_reports_memory_throughput_and_latency(tmp_p
     assert result["throughput"]["chunks_per_second"] > 0
     assert result["throughput"]["chunks_per_second_threaded"] > 0
     assert 1 <= result["throughput"]["threads"] <= 2
-    assert "threads (as the bot)" in printed
+    assert "threads (as the golden check)" in printed
     assert result["throughput"]["model_gmacs_per_second"] > 0
     latency = result["latency"]
     assert latency["chunks"] == 1000

@@ -137,10 +137,11 @@ def test_hybrid_golden_questions_wait_for_the_vectors_and_hand_them_to_the_bot(
         "vectors_dir": tmp_path / "vectors",
     }
     golden = [{"question": "How do I install the client?", "expect": {"source": "guides/install.md"}}]
-    checked = run_check(
-        tmp_path, corpus, {"golden_questions": golden, **{k: str(v) for k, v in search.items()}}
-    )
+    # Two threads, as the operator gives a check whose container may use two cores.
+    settings = {"golden_questions": golden, "embedding_threads": 2, **{k: str(v) for k, v in search.items()}}
+    checked = run_check(tmp_path, corpus, settings)
     assert (checked.exit_code, checked.termination_message) == (0, ""), checked.stderr
+    assert "embedding the corpus on 2 thread(s)" in checked.stderr
     # The check asked once the vectors were ready (it left them when they were computed).
     (handed,) = (tmp_path / "vectors").iterdir()
     assert handed.suffix == ".npy"

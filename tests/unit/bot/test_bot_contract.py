@@ -178,12 +178,13 @@ def test_the_bot_reads_each_fallback_key_where_the_operator_mounts_it(tmp_path: 
     ]
 
 
-def test_the_bundled_models_threads_are_the_cpu_limit_the_kubelet_resolves(
+def test_the_golden_checks_threads_are_the_cpu_limit_the_kubelet_resolves(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    spec = {"model": "gpt-4o-mini"}  # offline, hybrid with the bundled model: the defaults
-    (container,) = pod_of(spec)["containers"]
-    (variable,) = [item for item in container["env"] if "valueFrom" in item]
+    spec = {"model": "gpt-4o-mini", "goldenQuestions": [{"question": "Hi?", "expect": {"fallback": True}}]}
+    golden_init = pod_of(spec)["initContainers"][-1]  # offline, hybrid with the bundled model
+    assert golden_init["name"] == "golden-questions"
+    (variable,) = [item for item in golden_init["env"] if "valueFrom" in item]
     assert variable["valueFrom"] == {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
     config = tmp_path / contract.CONFIG_FILE_KEY
     config.write_text(serialize_settings(render_bot_settings("docs-assistant", spec, "You are Docsy.")))
