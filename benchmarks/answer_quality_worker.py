@@ -23,13 +23,12 @@ if TYPE_CHECKING or "--today" in sys.argv:  # the baseline's package has none of
 
     from benchmarks.quality_corpus import CACHE_DIR
     from chatbot_server import search
-    from chatbot_server.chunking import Chunk
+    from chatbot_server.chunking import Chunk, chunk_text
     from chatbot_server.embeddings import (
         DEFAULT_MODEL,
         MODELS,
         Embedder,
         Vectors,
-        chunk_text,
         default_model_dir,
         load_embedder,
     )

@@ -35,13 +35,12 @@ from benchmarks.answer_quality import baseline_tree
 from benchmarks.loadgen import DOCS_DIR, percentiles_ms
 from benchmarks.processes import ROOT
 from benchmarks.retrieval import queries, synthetic_chunks
-from chatbot_server.chunking import read_chunks
+from chatbot_server.chunking import chunk_text, read_chunks
 from chatbot_server.embeddings import (
     DEFAULT_MODEL,
     MODELS,
     Embedder,
     EmbeddingModel,
-    chunk_text,
     default_model_dir,
     embedding_threads,
 )

@@ -37,6 +37,15 @@ class Chunk:
     text: str
 
 
+# What of a chunk an embedding model reads, the bundled one or the provider's: its heading path and
+# text. Part of each embedder's identity (vector_cache.py keys on it).
+CHUNK_TEXT = "{title}\n{text}"
+
+
+def chunk_text(chunk: Chunk) -> str:
+    return CHUNK_TEXT.format(title=chunk.title, text=chunk.text)
+
+
 def iter_documents(root: Path) -> Iterator[tuple[str, str]]:
     """(relative path, plain text) of every readable document under root, in a stable order.
 

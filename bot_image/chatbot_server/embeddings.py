@@ -32,7 +32,7 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 import chatbot_contract as contract
-from chatbot_server.chunking import Chunk
+from chatbot_server.chunking import CHUNK_TEXT, Chunk, chunk_text
 from chatbot_server.retrieval import return_freed_memory
 from chatbot_server.search import IDENTIFIER_THRESHOLD, SEMANTIC_THRESHOLD
 
@@ -174,13 +174,6 @@ class Embedder:
                     pass  # re-raises a call's exception here
         return_freed_memory()
         return vectors
-
-
-CHUNK_TEXT = "{title}\n{text}"  # what of a chunk is embedded
-
-
-def chunk_text(chunk: Chunk) -> str:
-    return CHUNK_TEXT.format(title=chunk.title, text=chunk.text)
 
 
 def embedding_threads(configured: int | None) -> int:

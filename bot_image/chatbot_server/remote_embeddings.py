@@ -32,7 +32,7 @@ import numpy as np
 import openai
 from openai import AzureOpenAI, OpenAI
 
-from chatbot_server.chunking import Chunk
+from chatbot_server.chunking import CHUNK_TEXT, Chunk, chunk_text
 from chatbot_server.metrics import Metrics
 from chatbot_server.settings import Settings
 
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 32
-CHUNK_TEXT = "{title}\n{text}"  # what of a chunk is embedded: its heading path and text
 # A user waits for a question's embedding: past this timeout and one retry at most, keyword search
 # answers it (a chat answer must not hang on a slow embeddings endpoint for spec.llm.timeoutSeconds,
 # 60 s by default, times 1 + maxRetries). A provider answers in tenths of a second.
@@ -146,7 +145,7 @@ class RemoteEmbedder:
             if self._stopped.is_set():
                 raise EmbeddingsError("stopped", "the bot is shutting down")
             batch = chunks[start : start + BATCH_SIZE]
-            texts = [CHUNK_TEXT.format(title=chunk.title, text=chunk.text) for chunk in batch]
+            texts = [chunk_text(chunk) for chunk in batch]
             part = self.embed(texts, stage="corpus")
             self.size = part.shape[1]  # every later batch, and every question, must match it
             parts.append(part)

@@ -78,10 +78,10 @@ TMP_DIR: Final = "/tmp"
 # vectors here (in the pod's /tmp volume, which the bot container mounts too), so that the bot
 # starts with them instead of computing them again.
 VECTORS_DIR_ENV: Final = "CHATBOT_VECTORS_DIR"
-# Threads embedding the corpus with the bundled model: the operator gives the container's CPU limit
-# (rounded up) through the downward API.
-EMBEDDING_THREADS_ENV: Final = "CHATBOT_EMBEDDING_THREADS"
 VECTORS_DIR: Final = f"{TMP_DIR}/chatbot-vectors"
+# Threads the golden check embeds the corpus on with the bundled model: the operator gives its
+# container's CPU limit (rounded up) through the downward API; the bot server embeds on one.
+EMBEDDING_THREADS_ENV: Final = "CHATBOT_EMBEDDING_THREADS"
 
 # The corpus init container (`python -m chatbot_server.corpus_fetch`): what to fetch, set by the
 # operator's builder. The destination is CORPUS_DIR_ENV, as for the bot.
